@@ -1,0 +1,101 @@
+"""Safe reading of checkpoint files and strict, well-explained state-dict loading.
+
+Every official file is read with ``torch.load(weights_only=True)``; the only extra globals ever
+allowed are the ones the official motion generator pickles in its ``args`` (an
+``argparse.Namespace`` holding a ``pathlib.PosixPath``). Nothing here executes pickled code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+import pickle
+import zipfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import torch
+from torch import nn
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file is unreadable, unsafe, or does not fit the network it is loaded into."""
+
+
+#: Globals the official motion generator checkpoint pickles besides tensors.
+MOTION_GENERATOR_GLOBALS = (argparse.Namespace, pathlib.PosixPath, pathlib.PurePosixPath)
+
+
+def read_checkpoint(path: str | Path, allowed_globals: Iterable[type] = ()) -> object:
+    """``torch.load`` on CPU with ``weights_only=True`` and an explicit allow-list.
+
+    Raises :class:`CheckpointError` naming the file and the way out when it is missing,
+    truncated, not a torch file, or pickles anything outside the allow-list.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: file not found")
+    try:
+        with torch.serialization.safe_globals(list(allowed_globals)):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise CheckpointError(
+            f"{path}: refused to unpickle ({exc}). Only tensors and plain containers are accepted; "
+            "a checkpoint that needs arbitrary code is not loaded. Re-download the official file."
+        ) from exc
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as exc:
+        raise CheckpointError(
+            f"{path}: not a readable torch checkpoint ({exc}). The file is probably truncated or "
+            "corrupted: delete it and download it again."
+        ) from exc
+
+
+def as_state_dict(obj: object, path: str | Path) -> dict[str, torch.Tensor]:
+    """Check that a loaded object is a flat ``{str: Tensor}`` mapping."""
+    if not isinstance(obj, Mapping) or not all(isinstance(k, str) for k in obj):
+        raise CheckpointError(f"{path}: expected a state dict (a mapping of names to tensors), got {type(obj).__name__}")
+    bad = [k for k, v in obj.items() if not isinstance(v, torch.Tensor)]
+    if bad:
+        raise CheckpointError(f"{path}: entries that are not tensors: {bad[:5]}")
+    return dict(obj)
+
+
+def load_state_dict_checked(
+    module: nn.Module,
+    state_dict: Mapping[str, torch.Tensor],
+    source: str,
+    *,
+    ignore_missing: Iterable[str] = (),
+    ignore_unexpected: Iterable[str] = (),
+) -> None:
+    """Strict ``load_state_dict`` whose error names every offending key and both shapes.
+
+    ``ignore_missing`` lists module keys the checkpoint may lack (buffers the module computes);
+    ``ignore_unexpected`` lists checkpoint keys that are dropped on purpose.
+    """
+    expected = module.state_dict()
+    skip_missing, skip_unexpected = set(ignore_missing), set(ignore_unexpected)
+    missing = [k for k in expected if k not in state_dict and k not in skip_missing]
+    unexpected = [k for k in state_dict if k not in expected and k not in skip_unexpected]
+    mismatched = [
+        f"{k}: expected {tuple(expected[k].shape)}, found {tuple(v.shape)}"
+        for k, v in state_dict.items()
+        if k in expected and tuple(v.shape) != tuple(expected[k].shape)
+    ]
+    problems = []
+    if missing:
+        problems.append(f"missing keys ({len(missing)}): {', '.join(missing[:10])}{' ...' if len(missing) > 10 else ''}")
+    if unexpected:
+        problems.append(
+            f"unexpected keys ({len(unexpected)}): {', '.join(unexpected[:10])}{' ...' if len(unexpected) > 10 else ''}"
+        )
+    if mismatched:
+        problems.append(f"shape mismatches ({len(mismatched)}): {'; '.join(mismatched[:10])}")
+    if problems:
+        raise CheckpointError(
+            f"{source} does not fit {type(module).__name__}: " + " | ".join(problems)
+            + ". Is it the right file for this network, and does the config (renderer_config.json / "
+            "checkpoint args) match the weights?"
+        )
+    filtered = {k: v for k, v in state_dict.items() if k in expected}
+    module.load_state_dict(filtered, strict=False)
