@@ -53,7 +53,7 @@ def read_checkpoint(path: str | Path, allowed_globals: Iterable[type] = ()) -> o
 def as_state_dict(obj: object, path: str | Path) -> dict[str, torch.Tensor]:
     """Check that a loaded object is a flat ``{str: Tensor}`` mapping."""
     if not isinstance(obj, Mapping) or not all(isinstance(k, str) for k in obj):
-        raise CheckpointError(f"{path}: expected a state dict (a mapping of names to tensors), got {type(obj).__name__}")
+        raise CheckpointError(f"{path}: expected a state dict (names to tensors), got {type(obj).__name__}")
     bad = [k for k, v in obj.items() if not isinstance(v, torch.Tensor)]
     if bad:
         raise CheckpointError(f"{path}: entries that are not tensors: {bad[:5]}")
@@ -82,15 +82,15 @@ def load_state_dict_checked(
         for k, v in state_dict.items()
         if k in expected and tuple(v.shape) != tuple(expected[k].shape)
     ]
-    problems = []
-    if missing:
-        problems.append(f"missing keys ({len(missing)}): {', '.join(missing[:10])}{' ...' if len(missing) > 10 else ''}")
-    if unexpected:
-        problems.append(
-            f"unexpected keys ({len(unexpected)}): {', '.join(unexpected[:10])}{' ...' if len(unexpected) > 10 else ''}"
+    problems = [
+        f"{label} ({len(items)}): {sep.join(items[:10])}{' ...' if len(items) > 10 else ''}"
+        for label, items, sep in (
+            ("missing keys", missing, ", "),
+            ("unexpected keys", unexpected, ", "),
+            ("shape mismatches", mismatched, "; "),
         )
-    if mismatched:
-        problems.append(f"shape mismatches ({len(mismatched)}): {'; '.join(mismatched[:10])}")
+        if items
+    ]
     if problems:
         raise CheckpointError(
             f"{source} does not fit {type(module).__name__}: " + " | ".join(problems)
