@@ -67,11 +67,14 @@ def load_state_dict_checked(
     *,
     ignore_missing: Iterable[str] = (),
     ignore_unexpected: Iterable[str] = (),
+    assign: bool = False,
 ) -> None:
     """Strict ``load_state_dict`` whose error names every offending key and both shapes.
 
     ``ignore_missing`` lists module keys the checkpoint may lack (buffers the module computes);
-    ``ignore_unexpected`` lists checkpoint keys that are dropped on purpose.
+    ``ignore_unexpected`` lists checkpoint keys that are dropped on purpose. ``assign`` makes the
+    module take the given tensors instead of copying them (for modules built on the meta device;
+    the caller is responsible for their dtypes).
     """
     expected = module.state_dict()
     skip_missing, skip_unexpected = set(ignore_missing), set(ignore_unexpected)
@@ -98,4 +101,4 @@ def load_state_dict_checked(
             "checkpoint args) match the weights?"
         )
     filtered = {k: v for k, v in state_dict.items() if k in expected}
-    module.load_state_dict(filtered, strict=False)
+    module.load_state_dict(filtered, strict=False, assign=assign)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,9 @@ import numpy as np
 import pytest
 
 FIXTURE_DIR = Path(__file__).parent / "fixtures" / "golden"
+
+
+_LINK = re.compile(r"^(?P<file>[\w.-]+\.npz)\['(?P<key>\w+)'\]")
 
 
 def golden_dir() -> Path:
@@ -44,6 +48,16 @@ class GoldenCase:
     @property
     def weights_seed(self) -> int:
         return int(self.meta["weights_seed"])
+
+    def linked_input(self, name: str) -> np.ndarray:
+        """An input this case does not store but names in another file of its folder.
+
+        E.g. case c's meta says ``"feature_3d": "a_appearance_feature_extractor.npz['feature_3d'] ..."``.
+        """
+        description = self.meta["inputs"][name]
+        match = _LINK.match(description)
+        assert match, f"{self.path.name}: input {name!r} is not a link to another file: {description!r}"
+        return load_case(str(self.path.parent.relative_to(golden_dir()) / match["file"]))[match["key"]]
 
     def manifest(self, name: str | None = None) -> dict[str, Any]:
         """The manifest this case names (``meta['manifest']``, or ``meta['manifests'][name]``)."""

@@ -112,6 +112,8 @@ class MotionGenerator(nn.Module):
     Parameters start as zeros (the learned tokens) or as the submodules' defaults: real values
     always come from a checkpoint. ``audio_encoder_config`` is the HuBERT/wav2vec2 config (None:
     the transformers defaults, which are the base architecture the released checkpoint uses).
+    Build it under ``torch.device("meta")`` to skip initialisation when every tensor is then
+    assigned from a checkpoint (as the loader does).
     """
 
     def __init__(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -41,8 +40,12 @@ class DiffusionSchedule(nn.Module):
         self.n_steps = n_steps
         betas = cosine_betas(n_steps)
         alphas = 1 - betas
-        log_alpha_sums = np.cumsum(torch.log(alphas).numpy(), dtype=np.float32)  # sequential float32 adds
-        alpha_bars = torch.from_numpy(log_alpha_sums).exp()
+        # A sequential float32 running sum, as the official loop does: torch.cumsum accumulates
+        # in float64 on the CPU and would round differently.
+        log_alpha_sums = torch.log(alphas)
+        for t in range(1, n_steps + 1):
+            log_alpha_sums[t] += log_alpha_sums[t - 1]
+        alpha_bars = log_alpha_sums.exp()
         sigmas_inflex = torch.zeros_like(betas)
         sigmas_inflex[1:] = ((1 - alpha_bars[:-1]) / (1 - alpha_bars[1:])) * betas[1:]
         self.register_buffer("betas", betas)

@@ -149,7 +149,11 @@ class DenseMotionNetwork(nn.Module):
         return out
 
     def forward(
-        self, feature: torch.Tensor, kp_source: torch.Tensor, kp_driving: torch.Tensor
+        self, feature: torch.Tensor, *, kp_source: torch.Tensor, kp_driving: torch.Tensor
     ) -> dict[str, torch.Tensor]:
-        """feature (B, reshape_channel, D, H, W), kp_source / kp_driving (B, K, 3) -> see :meth:`drive`."""
+        """feature (B, reshape_channel, D, H, W), kp_source / kp_driving (B, K, 3) -> see :meth:`drive`.
+
+        Keypoints are keyword-only: the official signature orders them (driving, source), so a
+        positional call written for it would silently swap them.
+        """
         return self.drive(self.prepare_source(feature, kp_source), kp_driving)

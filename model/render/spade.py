@@ -47,10 +47,12 @@ class SpectralNormConv2d(nn.Module):
         # Registration order bias, weight_orig, weight_u, weight_v is the official state-dict order.
         self.bias = template.bias
         self.weight_orig = template.weight
+        # Any unit v with u = normalise(W v) gives sigma > 0, so an unloaded module folds to finite
+        # weights; real u, v always come from the checkpoint.
         v = F.normalize(torch.randn(in_channels * kernel_size * kernel_size), dim=0)
         self.register_buffer("weight_u", F.normalize(template.weight.detach().flatten(1) @ v, dim=0))
         self.register_buffer("weight_v", v)
-        self.register_buffer("weight", torch.empty_like(template.weight), persistent=False)
+        self.register_buffer("weight", None, persistent=False)
         self.register_load_state_dict_post_hook(_fold_after_load)
         self.fold()
 
@@ -59,7 +61,8 @@ class SpectralNormConv2d(nn.Module):
         """Recompute the effective weight from ``weight_orig``, ``weight_u``, ``weight_v`` (same ops as PyTorch)."""
         weight_orig = self.weight_orig.detach()
         sigma = torch.dot(self.weight_u, torch.mv(weight_orig.reshape(weight_orig.shape[0], -1), self.weight_v))
-        self.weight.copy_(weight_orig / sigma)
+        # Assigned, not copied into: it follows weight_orig's device and dtype after an assign=True load.
+        self.weight = weight_orig / sigma
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, in, H, W) -> (B, out, H, W)."""

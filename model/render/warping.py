@@ -71,7 +71,11 @@ class WarpingNetwork(nn.Module):
         return {**motion, "out": out}
 
     def forward(
-        self, feature_3d: torch.Tensor, kp_source: torch.Tensor, kp_driving: torch.Tensor
+        self, feature_3d: torch.Tensor, *, kp_source: torch.Tensor, kp_driving: torch.Tensor
     ) -> dict[str, torch.Tensor]:
-        """The official call (pass keypoints by keyword: the official signature orders them driving, source)."""
+        """The official call, f_s (B, C, D, H, W), x_s, x_d (B, K, 3); see :meth:`drive` for the outputs.
+
+        Keypoints are keyword-only: the official signature orders them (driving, source), so a
+        positional call written for it would silently swap them.
+        """
         return self.drive(self.prepare_source(feature_3d, kp_source), kp_driving)

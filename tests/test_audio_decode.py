@@ -1,0 +1,146 @@
+"""Audio decoding to 16 kHz mono: every supported format, channel count and rate; clear errors."""
+
+from __future__ import annotations
+
+import wave
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from model.audio import decode
+from model.audio.decode import SAMPLE_RATE, AudioError, load_audio
+
+TONE_HZ = 440.0
+SECONDS = 1.0
+# (extension, encoder, container-level encoder options). FFmpeg's own vorbis encoder is
+# experimental and stereo-only; opus encodes at 8/12/16/24/48 kHz only.
+FORMATS = {
+    "wav": ("pcm_s16le", {}),
+    "flac": ("flac", {}),
+    "mp3": ("mp3", {}),
+    "m4a": ("aac", {}),
+    "ogg": ("vorbis", {"strict": "experimental"}),
+    "opus": ("opus", {}),
+}
+LOSSLESS = ("wav", "flac")
+CASES = [
+    (ext, rate, channels)
+    for ext in FORMATS
+    for rate in (8000, 44100, 48000)
+    for channels in (1, 2)
+    if not (ext == "opus" and rate == 44100) and not (ext == "ogg" and channels == 1)
+]
+
+
+def write_audio(path: Path, signal: np.ndarray, rate: int) -> Path:
+    """Encode (channels, samples) float32 in [-1, 1] with PyAV; the codec follows the extension."""
+    codec, options = FORMATS[path.suffix[1:]]
+    layout = "mono" if signal.shape[0] == 1 else "stereo"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=rate, layout=layout)
+        stream.codec_context.options = options
+        frame_size = stream.codec_context.frame_size or 1024
+        for start in range(0, signal.shape[1], frame_size):
+            chunk = np.ascontiguousarray(signal[:, start : start + frame_size], dtype=np.float32)
+            frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout=layout)
+            frame.sample_rate, frame.pts, frame.time_base = rate, start, Fraction(1, rate)
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return path
+
+
+def tone(rate: int, channels: int, seconds: float = SECONDS) -> np.ndarray:
+    """A 440 Hz sine of amplitude 0.5 on the first channel, silence on the others."""
+    t = np.arange(round(rate * seconds)) / rate
+    out = np.zeros((channels, t.size), dtype=np.float32)
+    out[0] = 0.5 * np.sin(2 * np.pi * TONE_HZ * t)
+    return out
+
+
+def dominant_hz(samples: np.ndarray) -> float:
+    spectrum = np.abs(np.fft.rfft(samples * np.hanning(samples.size)))
+    return float(np.fft.rfftfreq(samples.size, 1 / SAMPLE_RATE)[np.argmax(spectrum)])
+
+
+@pytest.mark.parametrize(("ext", "rate", "channels"), CASES)
+def test_formats_decode_to_16k_mono(tmp_path, ext, rate, channels):
+    samples = load_audio(write_audio(tmp_path / f"tone.{ext}", tone(rate, channels), rate))
+    assert samples.dtype == np.float32 and samples.ndim == 1
+    expected = round(SECONDS * SAMPLE_RATE)
+    # Lossy codecs add encoder priming / final-frame padding (AAC: up to ~1024 source samples each).
+    tolerance = 2 if ext in LOSSLESS else 0.1 * SAMPLE_RATE
+    assert abs(samples.size - expected) <= tolerance, samples.size
+    middle = samples[2000:14000]
+    assert abs(dominant_hz(middle) - TONE_HZ) <= 2.0
+    # Channels are averaged (librosa's mono): the tone on one of two channels comes out at half amplitude.
+    rms = float(np.sqrt(np.mean(middle**2)))
+    expected_rms = 0.5 / np.sqrt(2) / channels
+    assert rms == pytest.approx(expected_rms, rel=0.01 if ext in LOSSLESS else 0.15)
+
+
+def test_lossless_content_matches_the_source(tmp_path):
+    rate = 48000
+    samples = load_audio(write_audio(tmp_path / "tone.flac", tone(rate, 1), rate))
+    t = np.arange(samples.size) / SAMPLE_RATE
+    reference = 0.5 * np.sin(2 * np.pi * TONE_HZ * t)
+    assert np.abs(samples[100:-100] - reference[100:-100]).max() < 1e-3
+
+
+def test_silence_is_valid(tmp_path):
+    samples = load_audio(write_audio(tmp_path / "silence.wav", np.zeros((2, 8000), np.float32), 8000))
+    assert samples.shape == (SAMPLE_RATE,) and not samples.any()
+
+
+def test_missing_file_or_folder(tmp_path):
+    with pytest.raises(AudioError, match="no such file"):
+        load_audio(tmp_path / "nope.wav")
+    with pytest.raises(AudioError, match="not a file"):
+        load_audio(tmp_path)
+
+
+def test_empty_file(tmp_path):
+    (tmp_path / "empty.wav").write_bytes(b"")
+    with pytest.raises(AudioError, match="empty"):
+        load_audio(tmp_path / "empty.wav")
+
+
+def test_text_file(tmp_path):
+    (tmp_path / "notes.mp3").write_text("this is not audio\n" * 50)
+    with pytest.raises(AudioError, match="not a readable audio file"):
+        load_audio(tmp_path / "notes.mp3")
+
+
+def test_image_has_no_audio_stream(tmp_path):
+    pil = pytest.importorskip("PIL.Image")
+    path = tmp_path / "face.png"
+    pil.fromarray(np.full((32, 32, 3), 128, np.uint8)).save(path)
+    with pytest.raises(AudioError, match="no audio stream"):
+        load_audio(path)
+
+
+def test_zero_samples(tmp_path):
+    path = tmp_path / "nothing.wav"
+    with wave.open(str(path), "wb") as header_only:  # a valid RIFF header with an empty data chunk
+        header_only.setnchannels(1)
+        header_only.setsampwidth(2)
+        header_only.setframerate(16000)
+    with pytest.raises(AudioError, match="no samples"):
+        load_audio(path)
+
+
+def test_too_long_from_header(tmp_path):
+    path = write_audio(tmp_path / "tone.wav", tone(16000, 1), 16000)
+    with pytest.raises(AudioError, match="above the limit"):
+        load_audio(path, max_seconds=0.5)
+
+
+def test_too_long_while_decoding(tmp_path, monkeypatch):
+    """Containers without a duration in their header are stopped while decoding."""
+    path = write_audio(tmp_path / "tone.mp3", tone(16000, 1), 16000)
+    monkeypatch.setattr(decode, "_declared_seconds", lambda container, stream: None)
+    with pytest.raises(AudioError, match="above the limit"):
+        load_audio(path, max_seconds=0.5)
+    assert load_audio(path, max_seconds=2.0).size > 0
