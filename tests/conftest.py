@@ -34,3 +34,17 @@ def full_weights(tmp_path_factory):
         return trees[seed]
 
     return tree
+
+
+@pytest.fixture
+def hub_cache(tmp_path, monkeypatch):
+    """An empty Hugging Face cache folder in force for this test (offline: nothing is downloaded)."""
+    import huggingface_hub.constants
+
+    from model import weights
+
+    cache = tmp_path / "hub"
+    cache.mkdir()
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.delenv(weights.WEIGHTS_ENV, raising=False)
+    return cache

@@ -17,6 +17,7 @@ from model.render.loading import load_network, load_renderer
 from model.render.spade import SPADEDecoder
 from model.weights import resolve
 from tests.golden import FIXTURE_DIR, golden_dir, load_case
+from tests.helpers import install_in_hub_cache
 
 
 def _module_sha(named: dict[str, np.ndarray], order: list[str]) -> str:
@@ -49,6 +50,19 @@ def test_small_tree_via_cli_loads_through_production_loaders(small_weights: Path
     stitching = read_checkpoint(small_weights / "liveportrait/retargeting_models/stitching_retargeting_module.pth")
     assert set(stitching) == {"retarget_shoulder", "retarget_mouth", "retarget_eye"}
     assert all(k.startswith("module.mlp.") for k in stitching["retarget_eye"])
+
+
+def test_tree_in_an_offline_hub_cache_loads_end_to_end(small_weights: Path, hub_cache: Path) -> None:
+    from model.motion.checkpoint import load_motion_generator
+    from model.motion.template import load_motion_template
+
+    install_in_hub_cache(small_weights, hub_cache)
+    paths = resolve("human")
+    assert str(hub_cache) in str(paths.network("spade_generator"))
+    assert load_renderer(paths).config == load_renderer(resolve("human", small_weights)).config
+    generator = load_motion_generator(paths["motion_generator"], paths["hubert_config"])
+    assert generator.config.feature_dim == 32
+    load_motion_template(paths["motion_template"])
 
 
 def test_motion_generator_file_has_the_official_pickle_layout(small_weights: Path) -> None:

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
-import huggingface_hub.constants
 import pytest
 
 from model import weights
 from model.weights import FILES, MissingWeightsError, resolve
-
-FAKE_COMMIT = "0123456789abcdef0123456789abcdef01234567"
+from tests.helpers import install_in_hub_cache
 
 
 def _touch_tree(root: Path, keys=None) -> None:
@@ -19,31 +16,6 @@ def _touch_tree(root: Path, keys=None) -> None:
         if keys is None or f.key in keys:
             (root / f.local_path).parent.mkdir(parents=True, exist_ok=True)
             (root / f.local_path).write_bytes(b"x")
-
-
-def install_in_hub_cache(tree: Path, cache: Path) -> None:
-    """Lay a local tree out as a Hugging Face cache: snapshots/<commit>/<hub path> plus refs."""
-    for f in FILES:
-        src = tree / f.local_path
-        if not src.is_file():
-            continue
-        repo_dir = cache / f"models--{f.repo.repo_id.replace('/', '--')}"
-        commit = f.repo.revision if len(f.repo.revision) == 40 else FAKE_COMMIT
-        dst = repo_dir / "snapshots" / commit / f.hub_path
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(src, dst)
-        if commit == FAKE_COMMIT:
-            (repo_dir / "refs").mkdir(exist_ok=True)
-            (repo_dir / "refs" / f.repo.revision).write_text(FAKE_COMMIT)
-
-
-@pytest.fixture
-def hub_cache(tmp_path, monkeypatch) -> Path:
-    cache = tmp_path / "hub"
-    cache.mkdir()
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
-    monkeypatch.delenv(weights.WEIGHTS_ENV, raising=False)
-    return cache
 
 
 @pytest.mark.parametrize("mode", weights.MODES)

@@ -7,8 +7,12 @@ same schedule. Every step makes one denoiser call at batch 2, ``[null audio, rea
 current window with identical context, and guides the last L outputs:
 x0_hat = r_null + s (r_cond - r_null).
 
-The schedule comes from the checkpoint's buffers: diffusers gets ``trained_betas = betas[1:]``
-(its timestep tau is the official step t = tau + 1, which is what the network is given).
+The schedule comes from the checkpoint's buffers. The fast samplers are diffusers schedulers
+given ``trained_betas = betas[1:]``; their timestep tau is the official step t = tau + 1, which is
+what the network is given. The exact sampler computes the official posterior coefficients from
+the buffers itself: diffusers' DDPM step derives beta_t as 1 - abar_t / abar_{t-1}, which in
+float32 loses three digits where beta_t ~ 1e-4 and puts the late states (t <= 2) about 6e-4 away
+from the official ones (the test suite checks the two agree up to that rounding).
 
 Nothing in the step loop reads a device value back to the host: step indices and coefficients
 are host numbers or device tensors prepared before the loop.
@@ -21,10 +25,11 @@ from dataclasses import dataclass
 from typing import Literal
 
 import torch
-from diffusers import DDIMScheduler, DDPMParallelScheduler, DPMSolverMultistepScheduler
+from diffusers import DDIMScheduler, DPMSolverMultistepScheduler
 
 from model.motion.generator import MotionGenerator
 from model.motion.noise import NoiseSource
+from model.motion.schedule import DiffusionSchedule
 
 SamplerKind = Literal["ddpm", "ddim", "dpmsolver++"]
 SAMPLER_KINDS: tuple[SamplerKind, ...] = ("ddpm", "ddim", "dpmsolver++")
@@ -118,26 +123,48 @@ class GuidedDenoiser:
         return r_null + self.cfg_scale * (r_cond - r_null)
 
 
-def make_scheduler(kind: SamplerKind, betas: torch.Tensor, alpha_bars: torch.Tensor):
-    """A fresh diffusers scheduler (they are stateful) on the checkpoint's schedule.
+FastSamplerKind = Literal["ddim", "dpmsolver++"]
+#: (step index i, guided x0 estimate, state) -> next state.
+UpdateRule = Callable[[int, torch.Tensor, torch.Tensor], torch.Tensor]
 
-    betas, alpha_bars: the checkpoint's (T + 1,) buffers with the padded step 0.
-    """
+
+def make_fast_scheduler(kind: FastSamplerKind, betas: torch.Tensor) -> DDIMScheduler | DPMSolverMultistepScheduler:
+    """A fresh diffusers scheduler (they keep state) on the checkpoint's (T + 1,) betas with the padded beta_0."""
     common = dict(
         num_train_timesteps=len(betas) - 1,
         trained_betas=betas[1:].detach().cpu().double().numpy(),
         prediction_type="sample",
     )
-    if kind == "ddpm":
-        scheduler = DDPMParallelScheduler(**common, variance_type="fixed_small", clip_sample=False)
-        # The official alpha_bars are exp of a float32 running sum of log alphas; diffusers'
-        # float32 cumprod of the same betas rounds differently. Use the checkpoint's values.
-        scheduler.alphas_cumprod = alpha_bars[1:].detach().cpu().float().clone()
-        return scheduler
     if kind == "ddim":
-        # 'trailing' starts at the last trained step, where x_T ~ N(0, I) is actually correct.
+        # 'trailing' starts at the last trained step, the only one where x_T ~ N(0, I) is right.
         return DDIMScheduler(**common, clip_sample=False, set_alpha_to_one=True, timestep_spacing="trailing")
-    return DPMSolverMultistepScheduler(**common, algorithm_type="dpmsolver++", solver_order=2)
+    if kind == "dpmsolver++":
+        return DPMSolverMultistepScheduler(**common, algorithm_type="dpmsolver++", solver_order=2)
+    raise ValueError(f"no fast scheduler named {kind!r}")
+
+
+def official_update(
+    sched: DiffusionSchedule, steps: list[int], noise: NoiseSource, window: int
+) -> UpdateRule:
+    """The official ancestral step (x0 target, flexibility 0) at official steps ``steps[i]``.
+
+    x_{t-1} = c0 x_t + c1 x0_hat + sigma_inflex(t) z, with c0 = (1 - abar_{t-1}) sqrt(alpha_t) / (1 - abar_t),
+    c1 = (1 - alpha_t) sqrt(abar_{t-1}) / (1 - abar_t), z = 0 at t = 1; float32 ops in the official order.
+    """
+    alphas, alpha_bars = sched.alphas[1:], sched.alpha_bars[1:]
+    alpha_bars_prev = sched.alpha_bars[:-1]
+    # Index t - 1 holds the coefficients of step t; computed once, read as device scalars.
+    c0 = (1 - alpha_bars_prev) * torch.sqrt(alphas) / (1 - alpha_bars)
+    c1 = (1 - alphas) * torch.sqrt(alpha_bars_prev) / (1 - alpha_bars)
+
+    def update(i: int, x0_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        t = steps[i]
+        mean = c0[t - 1] * x + c1[t - 1] * x0_hat
+        if t == 1:
+            return mean
+        return mean + sched.sigmas_inflex[t] * noise.step(window, t, tuple(x.shape), x.device)
+
+    return update
 
 
 def sample_window(
@@ -159,48 +186,28 @@ def sample_window(
     Call under ``torch.inference_mode()`` with the generator in eval mode.
     """
     sched = generator.diffusion_sched
-    n_steps = config.steps_for(len(sched.betas) - 1)
-    denoise = GuidedDenoiser(generator, audio_feat, prev_motion, prev_audio_feat, config.cfg_scale,
-                             config.precompute_memory)
-    scheduler = make_scheduler(config.kind, sched.betas, sched.alpha_bars)
-    scheduler.set_timesteps(n_steps)
-    taus = scheduler.timesteps.tolist()
-    device = x_T.device
-    # Network step t = tau + 1 for every diffusers timestep tau, and the official index of each new state.
-    model_steps = (scheduler.timesteps + 1).to(device)
-    next_steps = [tau + 1 for tau in taus[1:]] + [0]
+    n_train_steps = len(sched.betas) - 1
+    n_steps = config.steps_for(n_train_steps)
+    denoise = GuidedDenoiser(
+        generator, audio_feat, prev_motion, prev_audio_feat, config.cfg_scale, config.precompute_memory
+    )
+    if config.kind == "ddpm":
+        steps = list(range(n_train_steps, 0, -1))
+        update = official_update(sched, steps, noise, window)
+    else:
+        scheduler = make_fast_scheduler(config.kind, sched.betas)
+        scheduler.set_timesteps(n_steps)
+        steps = [tau + 1 for tau in scheduler.timesteps.tolist()]
 
-    update = _update_rule(config.kind, scheduler, taus, sched.sigmas_inflex, noise, window, device)
+        def update(i: int, x0_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+            return scheduler.step(x0_hat, steps[i] - 1, x).prev_sample
+
+    # One host-to-device copy per window; the loop only slices it.
+    model_steps = torch.tensor(steps, dtype=torch.int64, device=x_T.device)
+    next_steps = [*steps[1:], 0]
     x = x_T
     for i in range(n_steps):
         x = update(i, denoise(x, model_steps[i : i + 1]), x)
         if on_step is not None:
             on_step(next_steps[i], x)
     return x
-
-
-def _update_rule(
-    kind: SamplerKind,
-    scheduler,
-    taus: list[int],
-    sigmas_inflex: torch.Tensor,
-    noise: NoiseSource,
-    window: int,
-    device: torch.device,
-) -> Callable[[int, torch.Tensor, torch.Tensor], torch.Tensor]:
-    """(step index i, x0_hat, x) -> next state, for the scheduler made by :func:`make_scheduler`."""
-    if kind != "ddpm":
-        return lambda i, x0_hat, x: scheduler.step(x0_hat, taus[i], x).prev_sample
-
-    # DDPMScheduler.step draws its own noise; the parallel variant's noise-free step takes the
-    # posterior mean from diffusers, and the official sigma_inflex(t) z is added here (z = 0 at t = 1).
-    taus_device = scheduler.timesteps.to(device)
-
-    def ancestral(i: int, x0_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        mean = scheduler.batch_step_no_noise(x0_hat, taus_device[i : i + 1], x)
-        t = taus[i] + 1
-        if t == 1:
-            return mean
-        return mean + sigmas_inflex[t] * noise.step(window, t, tuple(x.shape), device)
-
-    return ancestral

@@ -87,7 +87,9 @@ def read_template_stats(path: str | Path) -> dict[str, np.ndarray]:
     try:
         obj = _ArrayOnlyUnpickler(io.BytesIO(path.read_bytes())).load()
     except pickle.UnpicklingError as exc:
-        raise TemplateError(f"{path}: refused to unpickle ({exc}); re-download the official motion_template.pkl") from exc
+        raise TemplateError(
+            f"{path}: refused to unpickle ({exc}); re-download the official motion_template.pkl"
+        ) from exc
     except (EOFError, ValueError, TypeError, IndexError, AttributeError) as exc:
         raise TemplateError(f"{path}: not a readable motion template pickle ({exc})") from exc
     if not isinstance(obj, Mapping) or not all(isinstance(k, str) for k in obj):

@@ -136,7 +136,8 @@ def _local(key: str) -> str:
 
 def write_test_weights(root: str | Path, size: str = "small", seed: int = 0) -> Path:
     """Write the whole tree under ``root`` and return it."""
-    from model.motion.checkpoint import save_motion_generator
+    from model.audio.encoder import load_encoder_config
+    from model.motion.checkpoint import COMPUTED_KEYS, save_motion_generator
     from model.motion.generator import MotionGenerator, MotionGeneratorConfig
     from model.motion.template import save_motion_template
 
@@ -156,11 +157,11 @@ def write_test_weights(root: str | Path, size: str = "small", seed: int = 0) -> 
     hubert_config = root / _local("hubert_config")
     hubert_config.parent.mkdir(parents=True, exist_ok=True)
     hubert_config.write_text(json.dumps(spec.hubert, indent=1))
-    generator = MotionGenerator(MotionGeneratorConfig.from_args(spec.generator_args), hubert_config)
-    state = recipe_state_dict(generator, seed, computed=generator.computed_buffer_names())
-    generator_path = root / _local("motion_generator")
-    generator_path.parent.mkdir(parents=True, exist_ok=True)
-    save_motion_generator(generator, state, spec.generator_args, generator_path)
+    config = MotionGeneratorConfig.from_args(spec.generator_args)
+    generator = MotionGenerator(config, load_encoder_config(config.audio_model, hubert_config))
+    state = recipe_state_dict(generator, seed, computed=COMPUTED_KEYS)
+    del generator
+    save_motion_generator(state, spec.generator_args, root / _local("motion_generator"))
 
     template = root / _local("motion_template")
     template.parent.mkdir(parents=True, exist_ok=True)
