@@ -8,6 +8,7 @@ allowed are the ones the official motion generator pickles in its ``args`` (an
 from __future__ import annotations
 
 import argparse
+import os
 import pathlib
 import pickle
 import zipfile
@@ -22,11 +23,16 @@ class CheckpointError(ValueError):
     """A checkpoint file is unreadable, unsafe, or does not fit the network it is loaded into."""
 
 
-#: Globals the official motion generator checkpoint pickles besides tensors.
-MOTION_GENERATOR_GLOBALS = (argparse.Namespace, pathlib.PosixPath, pathlib.PurePosixPath)
+#: Globals the official motion generator checkpoint pickles besides tensors. ``PosixPath`` cannot be
+#: instantiated on Windows, so there the pickled name maps to ``PurePosixPath`` (same contents).
+MOTION_GENERATOR_GLOBALS: tuple[type | tuple[type, str], ...] = (
+    argparse.Namespace,
+    pathlib.PurePosixPath,
+    pathlib.PosixPath if os.name == "posix" else (pathlib.PurePosixPath, "pathlib.PosixPath"),
+)
 
 
-def read_checkpoint(path: str | Path, allowed_globals: Iterable[type] = ()) -> object:
+def read_checkpoint(path: str | Path, allowed_globals: Iterable[type | tuple[type, str]] = ()) -> object:
     """``torch.load`` on CPU with ``weights_only=True`` and an explicit allow-list.
 
     Raises :class:`CheckpointError` naming the file and the way out when it is missing,

@@ -82,6 +82,8 @@ def test_positional_encodings():
     torch.testing.assert_close(difference, table[P + L] - table[: P + L], rtol=0, atol=1e-5)
     with pytest.raises(ValueError, match="positional_encoding"):
         tiny_net(positional_encoding="learned")
+    with pytest.raises(ValueError, match="positional_encoding"):
+        tiny_net().positional_encoding = "learned"
 
 
 def test_non_diagonal_mask_falls_back_to_full_attention():
@@ -106,7 +108,7 @@ def test_attention_backends():
         with pytest.raises(ImportError, match="xformers is not installed"):
             tiny_net(attention_backend="xformers")
         with pytest.raises(ImportError, match="xformers is not installed"):
-            tiny_net().set_attention_backend("xformers")
+            tiny_net().attention_backend = "xformers"
     else:
         net = tiny_net(attention_backend="xformers")
         with pytest.raises(RuntimeError, match="only on CUDA"):

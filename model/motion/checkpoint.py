@@ -140,9 +140,9 @@ def save_motion_generator(
     model_or_state_dict: nn.Module | Mapping[str, torch.Tensor],
     args: Mapping[str, Any],
     path: str | Path,
+    legacy_weight_norm_names: bool = True,
     *,
     iteration: int = 0,
-    legacy_weight_norm_names: bool = True,
 ) -> Path:
     """Write the official pickle ``{'args': Namespace, 'model': state_dict, 'iter': int}``.
 
@@ -155,7 +155,7 @@ def save_motion_generator(
     """
     config = MotionGeneratorConfig.from_args(args)
     source = model_or_state_dict.state_dict() if isinstance(model_or_state_dict, nn.Module) else model_or_state_dict
-    state = {k: v.detach().cpu() for k, v in source.items()}
+    state = _current_weight_norm_names({k: v.detach().cpu() for k, v in source.items()}, str(path))
     for key, value in computed_state(config).items():
         state.setdefault(key, value)
     if legacy_weight_norm_names:
@@ -170,6 +170,6 @@ def save_motion_generator(
 
 
 def _posix_path(value: str | os.PathLike[str]) -> pathlib.PurePosixPath:
-    """A ``PosixPath`` where it can be instantiated (POSIX), else its pure form (same pickle contents)."""
+    """A ``PosixPath`` (what official files hold) where it can be instantiated, else a ``PurePosixPath``."""
     path_cls = pathlib.PosixPath if os.name == "posix" else pathlib.PurePosixPath
     return path_cls(os.fspath(value))

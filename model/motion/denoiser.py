@@ -77,13 +77,11 @@ class DenoisingNetwork(nn.Module):
         attention_backend: str = "sdpa",
     ) -> None:
         super().__init__()
-        if positional_encoding not in ("legacy", "fixed"):
-            raise ValueError(f"positional_encoding must be 'legacy' or 'fixed', got {positional_encoding!r}")
         self.n_motions = n_motions
         self.n_prev_motions = n_prev_motions
         self.n_heads = n_heads
-        self.positional_encoding: PositionalEncodingMode = positional_encoding
-        self.attention_backend: AttentionBackend = check_backend(attention_backend)
+        self.positional_encoding = positional_encoding
+        self.attention_backend = attention_backend
         self.TE = SinusoidalTable(N_STEP_ROWS, feature_dim)
         self.diff_step_map = nn.Sequential(
             nn.Linear(feature_dim, feature_dim), nn.GELU(), nn.Linear(feature_dim, feature_dim)
@@ -126,8 +124,25 @@ class DenoisingNetwork(nn.Module):
             raise ValueError("the alignment mask is not diagonal: the affine cross-attention path would be wrong")
         self._affine = bool(enabled)
 
-    def set_attention_backend(self, name: str) -> None:
-        self.attention_backend = check_backend(name)
+    @property
+    def positional_encoding(self) -> PositionalEncodingMode:
+        """``"legacy"`` (released checkpoints) or ``"fixed"`` (upstream HEAD), see the class docstring."""
+        return self._positional_encoding
+
+    @positional_encoding.setter
+    def positional_encoding(self, mode: str) -> None:
+        if mode not in ("legacy", "fixed"):
+            raise ValueError(f"positional_encoding must be 'legacy' or 'fixed', got {mode!r}")
+        self._positional_encoding: PositionalEncodingMode = mode  # type: ignore[assignment]
+
+    @property
+    def attention_backend(self) -> AttentionBackend:
+        """Self-attention kernel of the fast path: ``"sdpa"`` or ``"xformers"`` (CUDA, if installed)."""
+        return self._attention_backend
+
+    @attention_backend.setter
+    def attention_backend(self, name: str) -> None:
+        self._attention_backend = check_backend(name)
 
     @staticmethod
     def _check_loaded_mask(module: DenoisingNetwork, _incompatible_keys: object) -> None:

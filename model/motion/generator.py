@@ -29,7 +29,6 @@ Build it with :func:`model.motion.checkpoint.load_motion_generator` from an offi
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -101,9 +100,6 @@ class MotionGeneratorConfig:
         if "use_indicator" in picked:
             picked["use_indicator"] = bool(picked["use_indicator"])
         return cls(**picked)
-
-    def replace(self, **changes: Any) -> MotionGeneratorConfig:
-        return dataclasses.replace(self, **changes)
 
 
 class MotionGenerator(nn.Module):

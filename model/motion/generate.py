@@ -1,0 +1,36 @@
+"""Stage 1 end to end: 16 kHz audio -> a decoded (and by default smoothed) driving-motion sequence."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from model.motion.generator import MotionGenerator
+from model.motion.noise import NoiseSource
+from model.motion.sampler import SamplerConfig
+from model.motion.sequence import MotionSequence, decode_motion, smooth_motion
+from model.motion.template import MotionTemplate
+from model.motion.windows import SampledWindow, sample_motion
+
+
+def generate_motion(
+    generator: MotionGenerator,
+    template: MotionTemplate,
+    audio: np.ndarray | torch.Tensor,
+    sampler_config: SamplerConfig | None = None,
+    smooth: bool = True,
+    noise: NoiseSource | None = None,
+    progress: Callable[[SampledWindow], None] | None = None,
+) -> MotionSequence:
+    """Motion for ``audio`` (N,) float32 mono 16 kHz: ``int((N + 1920) / 16000 * fps)`` frames at the generator's fps.
+
+    ``sampler_config`` defaults to the exact official sampler with the official CLI guidance 2.8;
+    ``smooth`` applies the official EMA to scale, translation and head pose; ``noise`` replaces the
+    seeded randomness (see :mod:`model.motion.noise`); ``progress`` is called after each window.
+    """
+    config = SamplerConfig() if sampler_config is None else sampler_config
+    coef = sample_motion(generator, audio, config, noise, progress)
+    motion = decode_motion(coef, template, fps=generator.config.fps)
+    return smooth_motion(motion) if smooth else motion
