@@ -82,7 +82,8 @@ def main() -> None:
     table = "\n".join(
         [
             f"### Renderer networks, batch 1, official sizes, {device.type}, float32",
-            f"Machine: {machine()}. Date: {datetime.date.today().isoformat()}. Repeats: {args.repeats} after 1 warm-up.",
+            f"Machine: {machine()}. Date: {datetime.date.today().isoformat()}.",
+            f"Repeats: {args.repeats} after 1 warm-up.",
             "",
             "| network | parameters | median ms | min ms |",
             "|---|---:|---:|---:|",
