@@ -45,6 +45,10 @@ class TemplateError(ValueError):
     """A motion template file is unreadable, unsafe, or lacks the statistics decoding needs."""
 
 
+class _ForbiddenGlobal(pickle.UnpicklingError):
+    """The pickle names something other than what numpy arrays need."""
+
+
 class _ArrayOnlyUnpickler(pickle.Unpickler):
     """Unpickler that resolves only the globals in ``_ALLOWED_GLOBALS``."""
 
@@ -52,7 +56,7 @@ class _ArrayOnlyUnpickler(pickle.Unpickler):
         try:
             return _ALLOWED_GLOBALS[(module, name)]
         except KeyError:
-            raise pickle.UnpicklingError(
+            raise _ForbiddenGlobal(
                 f"global '{module}.{name}' is not allowed (a motion template holds only numpy arrays)"
             ) from None
 
@@ -86,11 +90,11 @@ def read_template_stats(path: str | Path) -> dict[str, np.ndarray]:
         raise TemplateError(f"{path}: motion template not found")
     try:
         obj = _ArrayOnlyUnpickler(io.BytesIO(path.read_bytes())).load()
-    except pickle.UnpicklingError as exc:
+    except _ForbiddenGlobal as exc:
         raise TemplateError(
             f"{path}: refused to unpickle ({exc}); re-download the official motion_template.pkl"
         ) from exc
-    except (EOFError, ValueError, TypeError, IndexError, AttributeError) as exc:
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, IndexError, AttributeError) as exc:
         raise TemplateError(f"{path}: not a readable motion template pickle ({exc})") from exc
     if not isinstance(obj, Mapping) or not all(isinstance(k, str) for k in obj):
         raise TemplateError(f"{path}: expected a dict of named arrays, got {type(obj).__name__}")

@@ -1,0 +1,165 @@
+"""Stage 1 benchmark: seconds per 4 s window of the motion samplers on this machine, and their accuracy.
+
+Full-size recipe weights for the golden manifest's args (``tests/fixtures/golden/manifests/
+motion_generator.json``), CFG scale 2.8, float32 on CPU. For every sampler the denoiser runs with
+the precomputed affine cross-attention path ("fast path on") and with the stock
+``nn.TransformerDecoder`` ("off"). The exact 500-step sampler without the fast path is timed on
+its first steps and extrapolated (said so in the table). Distances are between each fast
+sampler's window and the exact sampler's window from the same x_T, in normalised motion units;
+the spread of the exact sampler itself (same x_T, other step noise) is given for scale.
+
+Run from the repository root: ``python -m benchmarks.bench_motion`` (a few minutes; writes the
+"Stage 1: motion sampling" section of ``benchmarks/RESULTS.md``).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import subprocess
+import time
+from pathlib import Path
+
+import torch
+
+from model.checkpoint import load_state_dict_checked
+from model.motion.checkpoint import COMPUTED_KEYS
+from model.motion.generator import MotionGenerator, MotionGeneratorConfig
+from model.motion.noise import ExplicitNoise, SeededNoise
+from model.motion.sampler import SamplerConfig, sample_window
+from model.testweights import recipe
+from model.testweights.fill import recipe_state_dict
+
+ROOT = Path(__file__).resolve().parents[1]
+MANIFEST = ROOT / "tests" / "fixtures" / "golden" / "manifests" / "motion_generator.json"
+RESULTS = ROOT / "benchmarks" / "RESULTS.md"
+HEADING = "## Stage 1: motion sampling"
+FAST_STEPS = (10, 25, 50)
+EXACT_STEPS_TIMED_WITHOUT_FAST_PATH = 8
+CFG_SCALE = 2.8
+
+
+class _Enough(Exception):
+    """Stops a sampling run once enough steps are timed."""
+
+
+def build_generator() -> MotionGenerator:
+    args = json.loads(MANIFEST.read_text())["args"]
+    model = MotionGenerator(MotionGeneratorConfig.from_args(args))
+    load_state_dict_checked(model, recipe_state_dict(model, 0, COMPUTED_KEYS), "recipe", ignore_missing=COMPUTED_KEYS)
+    return model.eval()
+
+
+def machine() -> str:
+    info = dict(
+        line.split(":", 1) for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines()
+        if ":" in line
+    )
+    return f"{info.get('Model name', '?').strip()}, {info.get('CPU(s)', '?').strip()} CPUs"
+
+
+def timed_window(generator, inputs, config, noise, max_steps: int | None = None) -> tuple[float, torch.Tensor | None]:
+    """Seconds for one window (extrapolated from ``max_steps`` steps when given) and its result."""
+    n_steps = config.steps_for(generator.config.n_diff_steps)
+    done = []
+
+    def on_step(_k: int, _x: torch.Tensor) -> None:
+        done.append(time.perf_counter())
+        if max_steps is not None and len(done) == max_steps:
+            raise _Enough
+
+    start = time.perf_counter()
+    try:
+        with torch.inference_mode():
+            out = sample_window(generator, **inputs, config=config, noise=noise, on_step=on_step)
+    except _Enough:
+        return (done[-1] - start) / len(done) * n_steps, None
+    return time.perf_counter() - start, out
+
+
+def distance(a: torch.Tensor, b: torch.Tensor) -> tuple[float, float]:
+    diff = (a - b).double()
+    return diff.abs().max().item(), diff.pow(2).mean().sqrt().item()
+
+
+def main() -> None:
+    torch.manual_seed(0)
+    generator = build_generator()
+    cfg = generator.config
+    net = generator.denoising_net
+    audio = torch.from_numpy(recipe.audio(round(16000 / cfg.fps * cfg.n_motions), 0))[None]
+    start = time.perf_counter()
+    with torch.inference_mode():
+        audio_feat = generator.extract_audio_feature(audio)
+    hubert_seconds = time.perf_counter() - start
+    x_T = SeededNoise(0, "cpu").initial((1, cfg.n_motions, cfg.motion_feat_dim), torch.device("cpu"))
+    inputs = {"audio_feat": audio_feat, "prev_motion": generator.start_motion_feat,
+              "prev_audio_feat": generator.start_audio_feat, "x_T": x_T}
+
+    exact = SamplerConfig(cfg_scale=CFG_SCALE)
+    net.affine_cross_attention = True
+    exact_on, reference = timed_window(generator, inputs, exact, SeededNoise(1, "cpu"))
+    _, other_run = timed_window(generator, inputs, exact, SeededNoise(2, "cpu"))
+    net.affine_cross_attention = False
+    exact_off, _ = timed_window(generator, inputs, exact, SeededNoise(1, "cpu"), EXACT_STEPS_TIMED_WITHOUT_FAST_PATH)
+    spread = distance(other_run, reference)
+    rows = [("exact DDPM (official)", cfg.n_diff_steps, exact_on, exact_off, None, None)]
+    for kind in ("ddim", "dpmsolver++"):
+        for steps in FAST_STEPS:
+            config = SamplerConfig(kind=kind, num_steps=steps, cfg_scale=CFG_SCALE)
+            net.affine_cross_attention = True
+            seconds_on, out_on = timed_window(generator, inputs, config, ExplicitNoise(x_T))
+            net.affine_cross_attention = False
+            seconds_off, out_off = timed_window(generator, inputs, config, ExplicitNoise(x_T))
+            rows.append((kind, steps, seconds_on, seconds_off, distance(out_on, reference), distance(out_on, out_off)))
+            print(rows[-1], flush=True)
+    net.affine_cross_attention = True
+
+    lines = [
+        HEADING,
+        "",
+        f"Machine: {machine()}; torch {torch.__version__}, {torch.get_num_threads()} threads, float32, CPU. "
+        f"Date: {datetime.date.today().isoformat()}. Script: `benchmarks/bench_motion.py`.",
+        "",
+        f"Full-size recipe weights (golden manifest args: d {cfg.feature_dim}, L {cfg.n_motions}, "
+        f"P {cfg.n_prev_motions}, m {cfg.motion_feat_dim}, T {cfg.n_diff_steps}), CFG scale {CFG_SCALE}, one 4 s "
+        f"window (batch 2 per denoiser call). HuBERT features for the window: {hubert_seconds:.2f} s (not included "
+        "below). Fast path on = cross-attention as a per-token affine map, computed once per window; off = the "
+        "stock `nn.TransformerDecoder` at every step. Distances: normalised motion units, the fast sampler's window "
+        "against the exact sampler's from the same x_T.",
+        "",
+        "| sampler | denoiser calls | s/window, fast path on | s/window, off | speed-up vs exact (on) "
+        "| max abs to exact | RMS to exact | on vs off max abs |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, steps, on, off, to_exact, on_off in rows:
+        off_text = f"{off:.1f}" + (" (extrapolated)" if to_exact is None else "")
+        dist = "—" if to_exact is None else f"{to_exact[0]:.3f} | {to_exact[1]:.3f}"
+        agree = "—" if on_off is None else f"{on_off[0]:.1e}"
+        lines.append(f"| {name} | {steps} | {on:.2f} | {off_text} | {exact_on / on:.1f}x | {dist} | {agree} |")
+    lines += [
+        "",
+        f"The exact sampler without the fast path was timed on its first {EXACT_STEPS_TIMED_WITHOUT_FAST_PATH} "
+        f"steps and scaled to {cfg.n_diff_steps}. For scale: two exact runs from the same x_T with different step "
+        f"noise differ by max abs {spread[0]:.3f}, RMS {spread[1]:.3f}; the exact window itself has RMS "
+        f"{reference.double().pow(2).mean().sqrt().item():.3f}.",
+        "",
+    ]
+    write_section("\n".join(lines))
+    print("\n".join(lines))
+
+
+def write_section(section: str) -> None:
+    """Replace (or append) this benchmark's section of RESULTS.md, leaving the other sections alone."""
+    text = RESULTS.read_text() if RESULTS.is_file() else "# Benchmark results\n\n"
+    begin = text.find(HEADING)
+    if begin < 0:
+        text = text.rstrip("\n") + "\n\n" + section
+    else:
+        end = text.find("\n## ", begin + len(HEADING))
+        text = text[:begin] + section + ("" if end < 0 else text[end + 1 :])
+    RESULTS.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
