@@ -14,6 +14,7 @@ import time
 import numpy as np
 import torch
 
+from model.face.cascade import HaarCascade
 from model.face.crop import crop_image
 from model.face.landmarks import landmark106_input, landmark106_output, refiner_input, refiner_output
 from model.face.paste import TorchPasteBack, paste_back, prepare_paste_back
@@ -59,6 +60,7 @@ def main() -> None:
         nms(found.boxes, found.scores)
 
     crop = refiner_input(image, lmk106)[1]
+    cascade = HaarCascade()
     matrix = landmark106_input(image, box, 192)[1]
     rows = {
         "SCRFD pre (letterbox + blob)": lambda: to_blob(letterbox(image)[0]),
@@ -68,6 +70,7 @@ def main() -> None:
         "refiner pre (224 crop + blob)": lambda: refiner_input(image, lmk106),
         "refiner post": lambda: refiner_output(rng.random((1, 406), dtype=np.float32), crop),
         "512 crop + 256 INTER_AREA": lambda: crop_image(image, lmk106).area_resize(),
+        "Haar cascade detection (frontal face)": lambda: cascade.detect(image),
         "Haar cascade + box crop (crop_source)": lambda: crop_source(image, "human"),
     }
     for name, fn in rows.items():

@@ -210,8 +210,11 @@ class VideoWriter:
         self.frames_written = 0
         self.frames_dropped = 0
         self.size: tuple[int, int] | None = None  # (height, width) as given, before even padding
-        self._last: av.VideoFrame | None = None
+        #: True once the finished file is in place.
+        self.out_path_written = False
+        self._last: av.VideoFrame | None = None  # kept to repeat it if frames run short
         self._closed = False
+        self._reformatter = VideoReformatter()
         self._temp = _create_temp(self.out_path)
         self._audio: _AudioTrack | None = None
         try:
@@ -227,7 +230,6 @@ class VideoWriter:
         except BaseException:
             self.abort()
             raise
-        self._reformatter = VideoReformatter()
 
     @property
     def complete(self) -> bool:
@@ -278,6 +280,8 @@ class VideoWriter:
         Raises :class:`VideoError` (and leaves no file) when no frame was written.
         """
         if self._closed:
+            if not self.out_path_written:
+                raise VideoError("the writer was aborted; no video was written")
             return self.out_path
         try:
             if self._last is None:
@@ -295,7 +299,7 @@ class VideoWriter:
         except BaseException:
             self.abort()
             raise
-        self._closed = True
+        self._closed = self.out_path_written = True
         return self.out_path
 
     def abort(self) -> None:

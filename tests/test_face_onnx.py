@@ -104,6 +104,7 @@ def test_landmark106_input_is_raw_rgb() -> None:
     np.testing.assert_allclose(box_alignment(box, 192)[0, 0], 192 / (1.5 * 260))
 
 
+@pytest.mark.golden
 def test_refiner_model_reproduces_golden_landmarks(tiny_models) -> None:
     case = load_case("h_crop.npz")
     lmk203 = Landmark203(tiny_models["landmark"])(case["image"], case["lmk106"])
@@ -129,6 +130,11 @@ def test_onnx_detector_and_source_crop(tiny_models) -> None:
 
     second = crop_source(image, "human", CropOptions(face_index=1), detector)
     np.testing.assert_array_equal(second.M_c2o, crop_image(image, faces[1].lmk106, scale=2.3).M_c2o)
+
+    # A manual box is cropped as given (face_index does not apply); the landmarks are computed inside it.
+    manual = crop_source(image, "human", CropOptions(box=(100, 100, 200, 260), face_index=1), detector)
+    assert manual.method == "box" and manual.face.detector == "manual" and manual.landmarks.shape == (203, 2)
+    np.testing.assert_allclose(manual.face.lmk106, [200, 230] + layout_106() * 1.5 * 260 / 2, atol=1e-3)
 
 
 def test_onnx_detector_without_landmark_models(tiny_models) -> None:

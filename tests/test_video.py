@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import struct
 from fractions import Fraction
 from pathlib import Path
 
@@ -91,6 +92,23 @@ def test_streams_and_duration_for_every_audio_format(tmp_path, ext, rate, channe
         assert abs(container.duration / av.time_base - seconds) < 1 / FPS
     assert len(decoded_video(out)) == needed
     assert entries(out.parent) == ["video.mp4"]  # no temporary file left
+
+
+def top_level_boxes(path: Path) -> list[str]:
+    data = path.read_bytes()
+    boxes, offset = [], 0
+    while offset < len(data):
+        size, kind = struct.unpack(">I4s", data[offset : offset + 8])
+        boxes.append(kind.decode())
+        offset += size
+    return boxes
+
+
+def test_faststart_puts_the_index_before_the_media(tmp_path):
+    """Browsers (Gradio) can start playing before the whole file has arrived."""
+    out = write_video(frames(30), audio(tmp_path, seconds=1.0), tmp_path / "v.mp4", FAST)
+    boxes = top_level_boxes(out)
+    assert boxes[0] == "ftyp" and boxes.index("moov") < boxes.index("mdat")
 
 
 def test_motion_length_is_trimmed_to_the_audio(tmp_path):
@@ -185,6 +203,9 @@ def test_an_exception_mid_write_leaves_nothing(tmp_path):
                 raise RuntimeError("renderer failed")
     assert entries(folder) == ["v.mp4"]  # no temporary file, and the previous file untouched
     assert (folder / "v.mp4").read_bytes() == b"previous video"
+    assert not writer.out_path_written
+    with pytest.raises(VideoError, match="aborted"):
+        writer.close()
 
 
 def test_closing_without_frames_is_an_error_and_leaves_nothing(tmp_path):

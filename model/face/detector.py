@@ -58,16 +58,14 @@ class FaceDetector(Protocol):
 
 
 def sort_large_to_small(faces: list[Face]) -> list[Face]:
+    """By box area, descending (the official ``direction='large-small'``)."""
     return sorted(faces, key=lambda f: f.area, reverse=True)
 
 
 def select_face(faces: list[Face], index: int = 0) -> Face:
     """The ``index``-th face of a large-to-small list, with a clear error when there are fewer."""
     if not 0 <= index < len(faces):
-        raise IndexError(
-            f"face index {index} requested but {len(faces)} face(s) found (indices 0..{len(faces) - 1}, "
-            "largest first)"
-        )
+        raise IndexError(f"face index {index} requested but {len(faces)} face(s) found (index 0 = the largest)")
     return faces[index]
 
 

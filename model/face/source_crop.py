@@ -93,13 +93,15 @@ def no_face_message(detector_name: str) -> str:
     )
 
 
-def manual_face(options: CropOptions, original_hw: tuple[int, int], image: np.ndarray) -> Face:
-    """The manual box as a :class:`Face` in pixels of the clamped ``image``."""
+def manual_face(box: tuple[float, float, float, float], original_hw: tuple[int, int]) -> Face:
+    """A manual box (x, y, w, h) given in pixels of the original image, as a :class:`Face` in pixels of the
+    image clamped by ``resize_to_limit``.
+    """
     height, width = original_hw
     new_h, new_w = limited_size(height, width)
-    x, y, w, h = options.box
-    box = np.array([x * new_w / width, y * new_h / height, (x + w) * new_w / width, (y + h) * new_h / height])
-    return Face(box=box.astype(np.float32), score=1.0, detector="manual")
+    x, y, w, h = box
+    corners = np.array([x * new_w / width, y * new_h / height, (x + w) * new_w / width, (y + h) * new_h / height])
+    return Face(box=corners.astype(np.float32), score=1.0, detector="manual")
 
 
 def centred_face_box(height: int, width: int) -> np.ndarray:
@@ -130,9 +132,10 @@ def _finish(image: np.ndarray, crop: Crop, method: str, face: Face | None, note:
 def _describe(face: Face, index: int, count: int, detector_name: str) -> str:
     found = "given as a manual box" if face.detector == "manual" else (
         f"{index + 1} of {count} (largest first) found by {detector_name}")
-    marks = "203 landmarks" if face.lmk203 is not None else "106 landmarks" if face.lmk106 is not None else (
-        "no landmarks (eye/lip ratios and lip normalisation unavailable)")
-    return f"face {found}; {marks}"
+    if face.lmk203 is not None:
+        return f"face {found}; 203 landmarks"
+    marks = "106 landmarks" if face.lmk106 is not None else "no landmarks"
+    return f"face {found}; {marks} (no 203-point landmarks: eye/lip ratios and lip normalisation unavailable)"
 
 
 def crop_source(
@@ -155,12 +158,12 @@ def crop_source(
     detector = detector or CascadeFaceDetector(animal=mode == "animal")
 
     if options.box is not None:
-        faces = [manual_face(options, original.shape[:2], image)]
+        faces, index = [manual_face(options.box, original.shape[:2])], 0
     else:
-        faces = detector.detect_faces(image)
-    face = detector.add_landmarks(image, select_face(faces, options.face_index)) if faces else None
+        faces, index = detector.detect_faces(image), options.face_index
+    face = detector.add_landmarks(image, select_face(faces, index)) if faces else None
 
-    found = _describe(face, options.face_index, len(faces), detector.name) if face else "no face found"
+    found = _describe(face, index, len(faces), detector.name) if face else "no face found"
     if not options.enabled:
         note = f"auto-crop off: whole image resized to 256x256; {found}"
         return _finish(image, whole_image_crop(image, CROP_SIZE), "none", face, note)
