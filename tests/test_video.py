@@ -230,6 +230,17 @@ def test_read_only_folder_is_reported(tmp_path):
         VideoWriter(folder / "v.mp4", audio(tmp_path), FAST)
 
 
+def test_permission_denied_is_reported(tmp_path, monkeypatch):
+    """The same path for any user (root ignores folder modes, so the test above may be skipped)."""
+
+    def denied(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr("model.video.os.open", denied)
+    with pytest.raises(VideoError, match="Permission denied; choose a writable folder"):
+        VideoWriter(tmp_path / "v.mp4", audio(tmp_path), FAST)
+
+
 def test_bad_audio_fails_early_and_leaves_nothing(tmp_path):
     bad = tmp_path / "speech.wav"
     bad.write_bytes(b"not audio at all")
