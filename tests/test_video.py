@@ -16,7 +16,7 @@ import torch
 
 from model.audio.decode import SAMPLE_RATE, AudioError, load_audio
 from model.video import VideoError, VideoOptions, VideoWriter, write_video
-from tests.test_audio_decode import tone, write_audio
+from tests.audio_fixtures import tone, write_audio
 
 FPS = 25
 FAST = VideoOptions(preset="ultrafast")  # the tests check structure, not compression
