@@ -42,10 +42,10 @@ def test_golden_g_frames(name: str) -> None:
     x_d = driving_keypoints(nets.stitching, source.motion, case_motion(case), case_options(case))
     case.assert_close("x_s", source.motion.x_s, rtol=0, atol=1e-4)
     case.assert_close("kp_d_final", x_d, rtol=0, atol=1e-4)
-    # All frames in one W+G batch: a full-size frame costs about 10 s on a small CPU.
+    # All frames in one W+G batch: a full-size frame costs 5-10 s on a 2-core CPU.
     (images,) = render_float(nets, source, x_d, batch_size=len(x_d), dtype=case_dtype(case))
     case.assert_close("out_float", images, rtol=0, atol=1e-4)
-    case.assert_uint8_close("frames_uint8", to_uint8_frames(images))
+    case.assert_uint8_close("frames_uint8", to_uint8_frames(images), float_key="out_float")
 
 
 # --- unit tests on the small test-weight sizes ------------------------------------------------------
@@ -126,17 +126,21 @@ def test_batch_size_does_not_change_frames(small_nets: RendererNetworks) -> None
         torch.testing.assert_close(torch.cat(list(render_float(small_nets, source, x_d, batch_size=batch_size))), one,
                                    **BATCH_TOL)
     assert one.shape == (5, 3, 64, 64) and one.dtype == torch.float32
+    frames = torch.cat(list(render(small_nets, source, x_d, batch_size=1)))
+    torch.testing.assert_close(frames, to_uint8_frames(one), rtol=0, atol=0)
 
 
-def test_bfloat16_autocast_runs_on_cpu_and_stays_close(small_nets: RendererNetworks) -> None:
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_half_precision_autocast_runs_on_cpu_and_stays_close(small_nets: RendererNetworks, dtype) -> None:
     source = prepare_source(small_nets, _unit_source())
     x_d = _driving(source, 2)
     (reference,) = render_float(small_nets, source, x_d)
-    (half,) = render_float(small_nets, source, x_d, dtype=torch.bfloat16)
+    (half,) = render_float(small_nets, source, x_d, dtype=dtype)
     assert half.dtype == torch.float32
     err = (half - reference).abs()
-    # bfloat16 keeps 8 significant bits: images in [0, 1] agree to a few 1e-2 at worst.
-    assert err.mean() < 5e-3 and err.max() < 5e-2, (err.mean(), err.max())
+    # bfloat16 keeps 8 significant bits, float16 11: measured mean / max 3.7e-3 / 2.7e-2 (bf16) and
+    # 4.8e-4 / 3.6e-3 (fp16) on images in [0, 1]; the bounds leave room for other kernels.
+    assert err.mean() < 1e-2 and err.max() < 1e-1, (err.mean(), err.max())
     assert not torch.equal(half, reference)
 
 

@@ -17,14 +17,14 @@ SR = 16000
 
 
 def official_frames(n_samples: int, fps: int = 25) -> int:
-    """``clip_len`` as the official wrapper computes it on the silence-padded audio."""
-    return int((n_samples + 1280 + 640) / SR * fps)
+    """``clip_len`` of the silence-padded audio: whole frames of 640 samples (golden f4: 144000 -> 228)."""
+    return (n_samples + 1280 + 640) // round(SR / fps)
 
 
 def official_padded(audio: np.ndarray, n_motions: int = 100, fps: int = 25) -> tuple[np.ndarray, int]:
     """The official padded waveform (silence, then zero tail padding to whole windows) and the window count."""
     padded = np.concatenate([np.zeros(1280, np.float32), audio, np.zeros(640, np.float32)])
-    clip_len = int(len(padded) / SR * fps)
+    clip_len = official_frames(len(audio), fps)
     n_windows = 1 if clip_len <= n_motions else math.ceil(clip_len / n_motions)
     window = round(SR / fps * n_motions)
     tail = window * n_windows - len(padded)
@@ -53,8 +53,9 @@ def test_known_frame_counts():
     assert WindowPlan(62081, 100, 25).n_windows == 1
     assert WindowPlan(62720, 100, 25).n_windows == 2, "101 frames need a second window"
     assert WindowPlan(60 * SR, 100, 25).n_frames == 1503 and WindowPlan(60 * SR, 100, 25).n_windows == 16
-    # The official float formula is one frame short of floor(N'/640) for some lengths, e.g. N' = 18560.
-    assert WindowPlan(18560 - 1920, 100, 25).n_frames == 28 == official_frames(18560 - 1920)
+    # Lengths where N' / 16000 * 25 in floating point falls just below a whole number (227.99999...).
+    for n_padded in (18560, 145920, 961920):
+        assert WindowPlan(n_padded - 1920, 100, 25).n_frames == n_padded // 640
 
 
 @pytest.mark.parametrize("n_samples", [300, 62080, 62500, 64600, 130000])

@@ -24,7 +24,7 @@ def generate_motion(
     noise: NoiseSource | None = None,
     progress: Callable[[SampledWindow], None] | None = None,
 ) -> MotionSequence:
-    """Motion for ``audio`` (N,) float32 mono 16 kHz: ``int((N + 1920) / 16000 * fps)`` frames at the generator's fps.
+    """Motion for ``audio`` (N,) float32 mono 16 kHz: ``floor((N + 1920) * fps / 16000)`` frames at the generator's fps.
 
     ``sampler_config`` defaults to the exact official sampler with the official CLI guidance 2.8;
     ``smooth`` applies the official EMA to scale, translation and head pose; ``noise`` replaces the

@@ -1,8 +1,9 @@
 """The official long-audio scheme (spec §2.1, §3.2): fixed windows sampled one after another.
 
-The waveform gets 1280 zero samples in front and 640 behind; it yields
-``clip_len = int(N' / 16000 * fps)`` frames (float arithmetic, as the official code: it is one
-frame short of floor(N' / 640) for a few lengths). Windows of L frames (64000 samples at 25 fps)
+The waveform gets 1280 zero samples in front and 640 behind; N' samples yield
+``clip_len = floor(N' * fps / 16000)`` frames (= floor(N' / 640) at 25 fps; computed in integers,
+since ``N' / 16000 * 25`` in floating point falls just short of whole numbers, e.g. 227.99999 for
+N' = 145920, where the official output has 228 frames). Windows of L frames (64000 samples at 25 fps)
 do not overlap; the last one is zero-padded and its padded frames dropped. Window 0's context is
 the learned start tokens; window i > 0 gets the last P generated frames and the last P conditional
 audio features of window i - 1. Every window starts from the same x_T.
@@ -45,8 +46,8 @@ class WindowPlan:
 
     @property
     def n_frames(self) -> int:
-        """Output frames, ``int(N' / 16000 * fps)`` with N' = n_samples + 1920."""
-        return int((self.n_samples + LEAD_SILENCE + TAIL_SILENCE) / SAMPLE_RATE * self.fps)
+        """Output frames, ``floor(N' * fps / 16000)`` with N' = n_samples + 1920."""
+        return (self.n_samples + LEAD_SILENCE + TAIL_SILENCE) * self.fps // SAMPLE_RATE
 
     @property
     def n_windows(self) -> int:

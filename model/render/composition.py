@@ -130,7 +130,7 @@ def _expression(region: AnimationRegion, mode: Mode, exp_s: torch.Tensor, exp_d:
     if mode == "animal":
         return relative
     if region in ("all", "exp"):
-        # JoyVASA's generator drives the lips absolutely: its exp is trained on absolute lip offsets.
+        # The official human path takes the generated lip rows as they are, not relative to frame 0.
         return _rows(LIP_KEYPOINTS, exp_d, relative)
     if region == "lip":
         return _rows(LIP_KEYPOINTS, relative, exp_s)
@@ -143,14 +143,13 @@ def compose_motion(source: SourceMotion, motion: MotionSequence, options: Compos
     """Target keypoints (n, K, 3) before stitching: x_d = s_new (x_c R_new + delta_new) + t_new, relative
     to driving frame 0, then (when it applies) x_d <- x_s + m (x_d - x_d[0]).
 
-    ``motion`` (n >= 1 frames) is taken as float32 on the source's device, once for all frames.
+    ``motion`` (n >= 1 frames) is moved to the source's device and dtype, once for all frames.
     """
     if len(motion) == 0:
         raise ValueError("no driving frames to compose")
-    device = source.x_s.device
 
     def driving(values: np.ndarray) -> torch.Tensor:
-        return torch.as_tensor(values, dtype=torch.float32, device=device)
+        return torch.as_tensor(values, dtype=source.x_s.dtype, device=source.x_s.device)
 
     rot_d, exp_d, scale_d, t_d = (driving(v) for v in (motion.R, motion.exp, motion.scale, motion.t))
     n = exp_d.shape[0]
@@ -206,7 +205,7 @@ def apply_driving_multiplier(source: SourceMotion, x_d: torch.Tensor, multiplier
 def driving_keypoints(
     stitching: StitchingRetargeting, source: SourceMotion, motion: MotionSequence, options: CompositionOptions
 ) -> torch.Tensor:
-    """The keypoints W renders for every frame: (n, K, 3) float32 on the source's device."""
+    """The keypoints W renders for every frame: (n, K, 3) in the source's dtype, on its device."""
     x_d = compose_motion(source, motion, options)
     x_d = stitch_keypoints(stitching, source, x_d, options)
     return apply_driving_multiplier(source, x_d, options.driving_multiplier)
