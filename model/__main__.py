@@ -30,9 +30,72 @@ def _weights(args: argparse.Namespace) -> int:
         modes = "/".join(sorted(item.file.modes))
         print(f"  {mark} [{modes:12}] {item.file.local_path}{'' if item.file.required else '  (optional)'}")
     if missing_required:
-        print(f"\nTo get the weights: set {weights.WEIGHTS_ENV} to an official JoyVASA 'pretrained_weights/' "
-              "folder, or run with network access so they download from the Hub.")
+        print(
+            f"\nTo get the weights: set {weights.WEIGHTS_ENV} to an official JoyVASA 'pretrained_weights/' "
+            "folder, or run with network access so they download from the Hub."
+        )
     return 1 if missing_required else 0
+
+
+def _face_box(text: str) -> tuple[float, float, float, float]:
+    parts = [float(v) for v in text.split(",")]
+    if len(parts) != 4:
+        raise argparse.ArgumentTypeError("expected x,y,w,h in pixels, e.g. 120,80,200,200")
+    return parts[0], parts[1], parts[2], parts[3]
+
+
+def _animate(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from model.cache import FeatureCache
+    from model.face.source_crop import CropOptions
+    from model.motion.sampler import SamplerConfig
+    from model.pipeline import AnimateOptions, Animator
+    from model.render.composition import CompositionOptions
+    from model.video import VideoOptions
+
+    options = AnimateOptions(
+        mode=args.mode,
+        crop=CropOptions(
+            enabled=not args.no_crop,
+            scale=args.crop_scale,
+            x_offset=args.crop_x,
+            y_offset=args.crop_y,
+            face_index=args.face_index,
+            box=args.face_box,
+        ),
+        sampler=SamplerConfig(kind=args.sampler, num_steps=args.steps, cfg_scale=args.cfg_scale, seed=args.seed),
+        smooth=not args.no_smooth,
+        composition=CompositionOptions(
+            mode=args.mode,
+            relative_motion=not args.no_relative_motion,
+            driving_option=args.driving_option,
+            animation_region=args.region,
+            stitching=not args.no_stitching,
+            normalize_lip=not args.no_normalize_lip,
+            driving_multiplier=args.driving_multiplier,
+        ),
+        pasteback=not args.no_pasteback,
+        batch_size=args.batch_size,
+        half=args.half,
+        video=VideoOptions(crf=args.crf, max_audio_seconds=args.max_audio_seconds),
+        detector=args.detector,
+    )
+    cache = FeatureCache(args.cache_dir, enabled=not args.no_cache)
+    animator = Animator(args.weights, device=args.device, cache=cache)
+    bars: dict[str, tqdm] = {}
+
+    def progress(stage: str, fraction: float) -> None:
+        bar = bars.setdefault(stage, tqdm(total=100, desc=f"{stage:>14}", unit="%", leave=True))
+        bar.update(round(100 * fraction) - bar.n)
+        if fraction >= 1:
+            bar.close()
+
+    result = animator.animate(args.image, args.audio, args.out, options, progress)
+    print(result.summary())
+    for note in result.notes:
+        print(f"  note: {note}")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,10 +107,86 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("make-test-weights", help="write deterministic test weights in the official layout")
     p.add_argument("directory", type=Path, help="output folder (created)")
-    p.add_argument("--size", choices=("small", "full"), default="small",
-                   help="small: tiny networks for fast CPU runs; full: the official sizes (~1.5 GB)")
+    p.add_argument(
+        "--size",
+        choices=("small", "full"),
+        default="small",
+        help="small: tiny networks for fast CPU runs; full: the official sizes (~1.5 GB)",
+    )
     p.add_argument("--seed", type=int, default=0, help="recipe seed (default 0)")
     p.set_defaults(func=_make_test_weights)
+
+    from model.face.source_crop import CropOptions
+    from model.pipeline import AnimateOptions
+    from model.render.composition import CompositionOptions
+    from model.video import VideoOptions
+
+    defaults, crop, comp, video = AnimateOptions(), CropOptions(), CompositionOptions(), VideoOptions()
+    p = sub.add_parser(
+        "animate",
+        help="animate an image with a speech recording into an mp4",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--image", required=True, type=Path, help="portrait or animal picture (jpg, png, webp, ...)")
+    p.add_argument("--audio", required=True, type=Path, help="speech (wav, mp3, m4a, ogg, opus, flac, ...)")
+    p.add_argument("--out", required=True, type=Path, help="output .mp4")
+    p.add_argument("--mode", choices=("human", "animal"), default="human")
+    g = p.add_argument_group("motion")
+    g.add_argument("--seed", type=int, default=defaults.sampler.seed, help="sampling seed (same seed, same video)")
+    g.add_argument(
+        "--cfg-scale",
+        type=float,
+        default=defaults.sampler.cfg_scale,
+        help="audio guidance scale (official demo 4.0, CLI 2.8)",
+    )
+    g.add_argument(
+        "--sampler",
+        choices=("ddpm", "ddim", "dpmsolver++"),
+        default=defaults.sampler.kind,
+        help="ddpm: the exact official sampler (all steps); ddim / dpmsolver++: fast, --steps steps",
+    )
+    g.add_argument("--steps", type=int, default=None, help="steps of the fast samplers (default 25)")
+    g.add_argument("--no-smooth", action="store_true", help="skip the official EMA smoothing of head pose")
+    g = p.add_argument_group("face and head")
+    g.add_argument(
+        "--region", choices=("all", "exp", "pose", "lip", "eyes"), default="all", help="what the motion animates"
+    )
+    g.add_argument("--driving-option", choices=("expression-friendly", "pose-friendly"), default=comp.driving_option)
+    g.add_argument("--driving-multiplier", type=float, default=comp.driving_multiplier, help="scales the motion (0..2)")
+    g.add_argument("--no-relative-motion", action="store_true")
+    g.add_argument("--no-stitching", action="store_true")
+    g.add_argument("--no-normalize-lip", action="store_true")
+    g = p.add_argument_group("crop")
+    g.add_argument("--no-crop", action="store_true", help="animate the whole image resized to 256x256")
+    g.add_argument("--crop-scale", type=float, default=crop.scale, help="crop side / face size (smaller: bigger face)")
+    g.add_argument(
+        "--crop-x", type=float, default=crop.x_offset, help="horizontal crop shift, fraction of the crop side"
+    )
+    g.add_argument("--crop-y", type=float, default=crop.y_offset, help="vertical crop shift, fraction of the crop side")
+    g.add_argument("--face-index", type=int, default=0, help="which face, largest first")
+    g.add_argument("--face-box", type=_face_box, default=None, help="manual face box x,y,w,h in pixels")
+    g.add_argument(
+        "--detector",
+        choices=("auto", "onnx", "cascade"),
+        default="auto",
+        help="auto: official ONNX models when present, else the OpenCV cascade",
+    )
+    g = p.add_argument_group("output")
+    g.add_argument("--no-pasteback", action="store_true", help="output the 512x512 crop instead of the full image")
+    g.add_argument("--crf", type=int, default=video.crf, help="H.264 quality (lower is better)")
+    g.add_argument("--max-audio-seconds", type=float, default=video.max_audio_seconds)
+    g = p.add_argument_group("runtime")
+    g.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
+    g.add_argument("--half", choices=("fp16", "bf16"), default=None, help="half precision for W and G (GPU)")
+    g.add_argument("--batch-size", type=int, default=defaults.batch_size, help="frames rendered per network call")
+    g.add_argument(
+        "--weights", type=Path, default=None, help="weights folder (default: $JOYVASA_WEIGHTS, else the Hub)"
+    )
+    g.add_argument(
+        "--cache-dir", type=Path, default=None, help="feature cache (default: $JOYVASA_CACHE_DIR or ~/.cache/joyvasa)"
+    )
+    g.add_argument("--no-cache", action="store_true")
+    p.set_defaults(func=_animate)
 
     p = sub.add_parser("weights", help="list which weight files are present (never downloads)")
     p.add_argument("--weights", type=Path, default=None, help="local weights folder (default: $JOYVASA_WEIGHTS)")

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from model.face.crop import CROP_SIZE, warp_affine
-from model.face.mask import feather_mask
+from model.face.mask import FEATHER, feather_mask
 
 # OpenCV's fixed-point warp: source positions in 1/32 pixel (INTER_BITS = 5), computed from the inverse
 # matrix scaled by 2**10 (AB_BITS).
@@ -42,9 +42,20 @@ class PasteBack:
 
 
 def prepare_paste_back(image: np.ndarray, M_c2o: np.ndarray, crop_size: int = CROP_SIZE) -> PasteBack:
-    """Warp the feathered mask into the image: ``warpAffine(mask, M_c2o, (W, H)) / 255`` as float32."""
+    """Warp the feathered mask into the image: ``warpAffine(mask, M_c2o, (W, H)) / 255`` as float32.
+
+    ``M_c2o`` maps the pixels of a ``CROP_SIZE`` crop. Frames of another ``crop_size`` (a renderer with
+    a smaller generator, e.g. test weights) are placed by the same crop square, scaled: their mask
+    feather scales with them.
+    """
     height, width = image.shape[:2]
-    mask = warp_affine(feather_mask(crop_size), M_c2o, (width, height)).astype(np.float32) / 255.0
+    if crop_size != CROP_SIZE:
+        step = CROP_SIZE / crop_size  # pixel centres: crop pixel u lies at (u + 0.5) * step - 0.5
+        M_c2o = np.asarray(M_c2o, np.float64) @ np.array(
+            [[step, 0, (step - 1) / 2], [0, step, (step - 1) / 2], [0, 0, 1]]
+        )
+    feather = max(1, round(FEATHER * crop_size / CROP_SIZE))
+    mask = warp_affine(feather_mask(crop_size, feather), M_c2o, (width, height)).astype(np.float32) / 255.0
     return PasteBack(image=image, M_c2o=np.asarray(M_c2o, np.float32), mask=mask, crop_size=crop_size)
 
 

@@ -105,21 +105,44 @@ def as_waveform(audio: np.ndarray | torch.Tensor) -> torch.Tensor:
     return audio
 
 
+def _window_feature(generator: MotionGenerator, plan: WindowPlan, audio: torch.Tensor, index: int) -> torch.Tensor:
+    """Audio features (1, L, d) of window ``index``: HuBERT on its 4 s of padded audio."""
+    return generator.extract_audio_feature(plan.window_audio(audio, index).to(generator.null_audio_feat.device)[None])
+
+
+def audio_features(generator: MotionGenerator, audio: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """Audio features of every window of ``audio`` (N,) 16 kHz: (n_windows, L, d) on the generator's device.
+
+    HuBERT runs once per window, as in the official code; the result can be cached and passed to
+    :func:`iter_windows`, since it depends only on the audio and the encoder.
+    """
+    audio = as_waveform(audio)
+    plan = WindowPlan(len(audio), generator.config.n_motions, generator.config.fps)
+    with torch.inference_mode():
+        return torch.cat([_window_feature(generator, plan, audio, i) for i in range(plan.n_windows)])
+
+
 def iter_windows(
     generator: MotionGenerator,
     audio: np.ndarray | torch.Tensor,
     config: SamplerConfig,
     noise: NoiseSource | None = None,
+    features: torch.Tensor | None = None,
 ) -> Iterator[SampledWindow]:
     """Sample the windows of ``audio`` (N,) 16 kHz one by one.
 
     ``noise`` defaults to a generator seeded with ``config.seed`` on the generator's device.
+    ``features``: precomputed :func:`audio_features` (n_windows, L, d); computed window by window when None.
     """
     if generator.training:
         raise ValueError("the motion generator is in training mode; call .eval() before sampling")
     audio = as_waveform(audio)
     cfg = generator.config
     plan = WindowPlan(len(audio), cfg.n_motions, cfg.fps)
+    if features is not None and tuple(features.shape[:2]) != (plan.n_windows, cfg.n_motions):
+        raise ValueError(
+            f"precomputed audio features {tuple(features.shape)} do not fit {plan.n_windows} windows of {cfg.n_motions}"
+        )
     device = generator.null_audio_feat.device
     noise = SeededNoise(config.seed, device) if noise is None else noise
     with torch.inference_mode():
@@ -127,8 +150,10 @@ def iter_windows(
         prev_motion, prev_audio_feat = generator.start_motion_feat, generator.start_audio_feat
     for index in range(plan.n_windows):
         with torch.inference_mode():
-            wave = plan.window_audio(audio, index).to(device)[None]
-            audio_feat = generator.extract_audio_feature(wave)
+            if features is None:
+                audio_feat = _window_feature(generator, plan, audio, index)
+            else:
+                audio_feat = features[index : index + 1].to(device)
             motion = sample_window(
                 generator, audio_feat, prev_motion, prev_audio_feat, x_T, config, noise, window=index
             )
@@ -143,13 +168,15 @@ def sample_motion(
     config: SamplerConfig,
     noise: NoiseSource | None = None,
     progress: Callable[[SampledWindow], None] | None = None,
+    features: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Normalised motion coefficients (n_frames, m) for the whole audio (N,) 16 kHz, on the generator's device.
 
-    ``progress`` is called after each window (``window.index + 1`` of ``window.n_windows`` done).
+    ``progress`` is called after each window (``window.index + 1`` of ``window.n_windows`` done);
+    ``features``: precomputed :func:`audio_features`, or None.
     """
     kept = []
-    for window in iter_windows(generator, audio, config, noise):
+    for window in iter_windows(generator, audio, config, noise, features):
         if progress is not None:
             progress(window)
         kept.append(window.kept_motion)

@@ -140,6 +140,8 @@ _SECTIONS = {
 }
 
 RENDERER_CONFIG_FILE = "renderer_config.json"
+#: Side of the square source image the networks take (the official ``input_shape``).
+NETWORK_INPUT_SIZE = 256
 
 
 @dataclass(frozen=True)
@@ -151,6 +153,12 @@ class RendererConfig:
     warping: WarpingConfig = WarpingConfig()
     spade: SpadeConfig = SpadeConfig()
     stitching: StitchingConfig = StitchingConfig()
+
+    @property
+    def output_size(self) -> int:
+        """Side of the rendered frames in pixels for a 256 input (officially 512): F downsamples by
+        2^num_down_blocks, G upsamples twice and then by ``upscale``."""
+        return NETWORK_INPUT_SIZE // 2**self.appearance.num_down_blocks * 4 * self.spade.upscale
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> RendererConfig:

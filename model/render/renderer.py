@@ -24,12 +24,11 @@ import numpy as np
 import torch
 
 from model.render.composition import SourceMotion
+from model.render.config import NETWORK_INPUT_SIZE
 from model.render.loading import RendererNetworks
 from model.render.motion_extractor import kp_info
 from model.render.warping import WarpSource
 
-#: Side of the square network input (the official ``inference_cfg.input_shape``).
-INPUT_SIZE = 256
 #: Frames per W+G call. Measured on a 2-core CPU: batch 4 halves the per-frame time of the small test
 #: sizes and leaves full size unchanged; each full-size frame of a batch adds about 0.5 GB of peak
 #: float32 activations.
@@ -59,7 +58,7 @@ def network_device(nets: RendererNetworks) -> torch.device:
 def source_tensor(image: np.ndarray | torch.Tensor, device: torch.device | str = "cpu") -> torch.Tensor:
     """The network input I_s (1, 3, H, W) float32 RGB in [0, 1], no mean/std normalisation.
 
-    ``image``: uint8 (H, W, 3) RGB, resized to INPUT_SIZE x INPUT_SIZE with cv2's default bilinear
+    ``image``: uint8 (H, W, 3) RGB, resized to NETWORK_INPUT_SIZE x NETWORK_INPUT_SIZE with cv2's default bilinear
     filter when it has another size (as the official ``prepare_source``), then / 255; or an already
     prepared float tensor (1, 3, H, W) in [0, 1], used as is.
     """
@@ -70,8 +69,8 @@ def source_tensor(image: np.ndarray | torch.Tensor, device: torch.device | str =
     image = np.asarray(image)
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"source image must be uint8 (H, W, 3) RGB, got {image.dtype} {image.shape}")
-    if image.shape[:2] != (INPUT_SIZE, INPUT_SIZE):
-        image = cv2.resize(image, (INPUT_SIZE, INPUT_SIZE))
+    if image.shape[:2] != (NETWORK_INPUT_SIZE, NETWORK_INPUT_SIZE):
+        image = cv2.resize(image, (NETWORK_INPUT_SIZE, NETWORK_INPUT_SIZE))
     x = torch.from_numpy(np.ascontiguousarray(image)).to(device)
     return (x.float() / 255).permute(2, 0, 1).unsqueeze(0)
 

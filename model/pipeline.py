@@ -1,0 +1,341 @@
+"""``Animator``: one image and one speech recording in, a talking-face mp4 out.
+
+The stages, in order (each reported to the progress callback, timed, and cached where it pays):
+
+1. inputs: decode the image and the audio (clear errors for bad files);
+2. source: clamp the image, find and crop the face, run F and M once (cached by image bytes,
+   crop options, mode and weights);
+3. audio features: HuBERT on every 4 s window (cached by the decoded samples and the encoder);
+4. motion: the diffusion sampler over the windows, then decoding and smoothing (cached by the
+   audio, seed, sampler and guidance settings and the generator);
+5. render: compose the driving keypoints of all frames, W+G in batches, paste back, and encode
+   while rendering (memory does not grow with length); the mp4 appears only when complete.
+
+Models load lazily per mode; human and animal modes share the motion generator.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+
+from model.audio.decode import load_audio
+from model.cache import FeatureCache, audio_key, motion_key, source_key, weights_fingerprint
+from model.face.detector import FaceDetector, build_detector
+from model.face.image import load_image
+from model.face.paste import TorchPasteBack, paste_back, prepare_paste_back
+from model.face.source_crop import CropOptions, SourceCrop, crop_source
+from model.motion.checkpoint import load_motion_generator
+from model.motion.generator import MotionGenerator
+from model.motion.sampler import SamplerConfig
+from model.motion.sequence import MotionSequence, decode_motion, smooth_motion
+from model.motion.template import MotionTemplate, load_motion_template
+from model.motion.windows import audio_features, sample_motion
+from model.render.composition import CompositionOptions, SourceMotion, driving_keypoints
+from model.render.keypoints import lip_close_ratio
+from model.render.loading import RendererNetworks, load_renderer
+from model.render.renderer import DEFAULT_BATCH_SIZE, PreparedSource, attach_source, prepare_source, render
+from model.video import VideoOptions, VideoWriter
+from model.weights import WeightPaths, resolve
+
+Mode = Literal["human", "animal"]
+#: Progress callback: (stage name, fraction of that stage done in [0, 1]).
+Progress = Callable[[str, float], None]
+STAGES = ("inputs", "source", "audio features", "motion", "render")
+HALF_PRECISION = {"fp16": torch.float16, "bf16": torch.bfloat16}
+#: Source keypoint info fields kept in the cache (SourceMotion minus the derived R and x_s).
+_KP_FIELDS = ("kp", "pitch", "yaw", "roll", "exp", "scale", "t")
+
+
+@dataclass(frozen=True)
+class AnimateOptions:
+    """Everything a user can choose; defaults are the official web demo's (spec joyvasa.md §5.5).
+
+    mode: ``human`` or ``animal``. crop: face crop settings. sampler: sampler kind, steps, guidance
+    scale (4.0 in the official demo) and seed (fixed by default, so a run is reproducible).
+    smooth: the official EMA on head pose, scale and translation. composition: how motion drives
+    the face (None: the defaults for ``mode``). pasteback: paste the animated crop back into the
+    full image (needs cropping and stitching, as officially). batch_size: frames per W+G call.
+    half: ``fp16`` / ``bf16`` autocast for W and G (GPU), or None for float32. detector:
+    ``auto`` (ONNX models when present, else the OpenCV cascade), ``onnx`` or ``cascade``.
+    """
+
+    mode: Mode = "human"
+    crop: CropOptions = field(default_factory=CropOptions)
+    sampler: SamplerConfig = field(default_factory=lambda: SamplerConfig(cfg_scale=4.0, seed=0))
+    smooth: bool = True
+    composition: CompositionOptions | None = None
+    pasteback: bool = True
+    batch_size: int = DEFAULT_BATCH_SIZE
+    half: Literal["fp16", "bf16"] | None = None
+    video: VideoOptions = field(default_factory=VideoOptions)
+    detector: Literal["auto", "onnx", "cascade"] = "auto"
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("human", "animal"):
+            raise ValueError(f"mode must be 'human' or 'animal', got {self.mode!r}")
+        if self.half is not None and self.half not in HALF_PRECISION:
+            raise ValueError(f"half must be one of {sorted(HALF_PRECISION)} or None, got {self.half!r}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.composition is not None and self.composition.mode != self.mode:
+            raise ValueError(f"composition.mode {self.composition.mode!r} differs from mode {self.mode!r}")
+
+    @property
+    def effective_composition(self) -> CompositionOptions:
+        return self.composition or CompositionOptions(mode=self.mode)
+
+
+@dataclass
+class AnimationResult:
+    """What a run produced: the mp4, its frame count and size, per-stage seconds, cache hits, notes."""
+
+    path: Path
+    n_frames: int
+    size: tuple[int, int]
+    timings: dict[str, float] = field(default_factory=dict)
+    cache_hits: dict[str, bool] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        stages = ", ".join(
+            f"{name} {seconds:.2f} s{' (cached)' if self.cache_hits.get(name) else ''}"
+            for name, seconds in self.timings.items()
+        )
+        return f"{self.n_frames} frames {self.size[1]}x{self.size[0]} -> {self.path} | {stages}"
+
+
+def pick_device(device: str | torch.device | None) -> torch.device:
+    """``None``/``"auto"``: CUDA when available, else CPU."""
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+class Animator:
+    """Loads weights lazily and turns (image, audio) into an mp4; safe to share between threads."""
+
+    def __init__(
+        self,
+        weights_dir: str | Path | None = None,
+        device: str | torch.device | None = None,
+        cache: FeatureCache | None = None,
+        download: bool = True,
+    ) -> None:
+        self.weights_dir = weights_dir
+        self.device = pick_device(device)
+        self.cache = cache if cache is not None else FeatureCache(enabled=False)
+        self.download = download
+        self._lock = threading.RLock()
+        self._paths: dict[str, WeightPaths] = {}
+        self._renderers: dict[str, RendererNetworks] = {}
+        self._detectors: dict[tuple[str, str], FaceDetector] = {}
+        self._generator: MotionGenerator | None = None
+        self._template: MotionTemplate | None = None
+        self._revisions: dict[str, str] = {}
+
+    # -- lazily loaded parts -----------------------------------------------------------------
+    def weights(self, mode: str) -> WeightPaths:
+        with self._lock:
+            if mode not in self._paths:
+                self._paths[mode] = resolve(mode, self.weights_dir, download=self.download)
+            return self._paths[mode]
+
+    def renderer(self, mode: str) -> RendererNetworks:
+        with self._lock:
+            if mode not in self._renderers:
+                self._renderers[mode] = load_renderer(self.weights(mode), self.device)
+            return self._renderers[mode]
+
+    def generator(self, mode: str) -> tuple[MotionGenerator, MotionTemplate]:
+        """The motion generator and template, shared by both modes (loaded once)."""
+        with self._lock:
+            if self._generator is None:
+                paths = self.weights(mode)
+                self._generator = load_motion_generator(paths["motion_generator"], paths["hubert_config"], self.device)
+                self._template = load_motion_template(paths["motion_template"])
+            assert self._template is not None
+            return self._generator, self._template
+
+    def detector(self, mode: str, prefer: str) -> FaceDetector:
+        with self._lock:
+            if (mode, prefer) not in self._detectors:
+                detector = build_detector(self.weights(mode), prefer=prefer, animal=mode == "animal")
+                self._detectors[mode, prefer] = detector
+            return self._detectors[mode, prefer]
+
+    def revision(self, name: str, mode: str) -> str:
+        """Cache-key revision of the weights behind a stage (cheap fingerprint, computed once)."""
+        keys = {
+            "source": [f"{mode}.appearance_feature_extractor", f"{mode}.motion_extractor", f"{mode}.renderer_config",
+                       "det_10g", "2d106det", "landmark"],
+            "generator": ["motion_generator", "hubert_config"],
+        }[name]
+        with self._lock:
+            tag = f"source:{mode}" if name == "source" else name  # the generator files serve both modes
+            if tag not in self._revisions:
+                paths = self.weights(mode)
+                self._revisions[tag] = weights_fingerprint(p for k in keys if (p := paths.get(k)) is not None)
+            return self._revisions[tag]
+
+    # -- the run ---------------------------------------------------------------------------------
+    def animate(
+        self,
+        image: str | Path | bytes,
+        audio: str | Path,
+        out_path: str | Path,
+        options: AnimateOptions = AnimateOptions(),
+        progress: Progress | None = None,
+    ) -> AnimationResult:
+        """Animate ``image`` (a path or the file's bytes) with ``audio`` (a path) into ``out_path`` (mp4)."""
+        report = progress or (lambda stage, fraction: None)
+        result = AnimationResult(path=Path(out_path), n_frames=0, size=(0, 0))
+
+        @contextmanager
+        def stage(name: str) -> Iterator[None]:
+            report(name, 0.0)
+            start = time.perf_counter()
+            yield
+            result.timings[name] = time.perf_counter() - start
+            report(name, 1.0)
+
+        with stage("inputs"):
+            image_bytes = image if isinstance(image, bytes) else Path(image).read_bytes()
+            picture = load_image(image_bytes)
+            pcm = load_audio(audio, max_seconds=options.video.max_audio_seconds)
+        with stage("source"):
+            crop, source, hit = self._source(picture, image_bytes, options)
+            result.cache_hits["source"] = hit
+            result.notes.append(crop.note)
+        with stage("audio features"):
+            generator, template = self.generator(options.mode)
+            features, key, hit = self._audio_features(generator, pcm, options.mode)
+            result.cache_hits["audio features"] = hit
+        with stage("motion"):
+            coef, hit = self._motion(generator, pcm, features, key, options, report)
+            result.cache_hits["motion"] = hit
+            motion = decode_motion(coef, template, fps=generator.config.fps)
+            motion = smooth_motion(motion) if options.smooth else motion
+        with stage("render"):
+            result.n_frames, result.size, note = self._render(crop, source, motion, audio, out_path, options, report)
+            result.notes.append(note)
+        return result
+
+    def _source(
+        self, picture: np.ndarray, image_bytes: bytes, options: AnimateOptions
+    ) -> tuple[SourceCrop, PreparedSource, bool]:
+        nets = self.renderer(options.mode)
+        detector = self.detector(options.mode, options.detector)
+        key = source_key(image_bytes, {"crop": options.crop, "detector": detector.name}, options.mode,
+                         self.revision("source", options.mode))
+        stored = self.cache.get(key)
+        if stored is not None:
+            crop = _crop_from_arrays(stored)
+            lip_ratio = float(stored["lip_ratio"][0]) if stored["lip_ratio"].size else None
+            info = {k: torch.from_numpy(stored[f"kp_{k}"]).to(self.device) for k in _KP_FIELDS}
+            motion = SourceMotion.from_kp_info(info, lip_ratio)
+            return crop, attach_source(nets, torch.from_numpy(stored["feature_3d"]).to(self.device), motion), True
+        crop = crop_source(picture, options.mode, options.crop, detector)
+        lip_ratio = None if crop.landmarks is None else float(lip_close_ratio(crop.landmarks[None])[0, 0])
+        source = prepare_source(nets, crop.crop_256, lip_ratio)
+        self.cache.put(key, {
+            **_crop_to_arrays(crop),
+            "lip_ratio": np.array([] if lip_ratio is None else [lip_ratio], np.float64),
+            "feature_3d": source.feature_3d.cpu().numpy(),
+            **{f"kp_{k}": getattr(source.motion, k).cpu().numpy() for k in _KP_FIELDS},
+        })
+        return crop, source, False
+
+    def _audio_features(
+        self, generator: MotionGenerator, pcm: np.ndarray, mode: str
+    ) -> tuple[torch.Tensor, str, bool]:
+        key = audio_key(pcm, self.revision("generator", mode))
+        stored = self.cache.get(key)
+        if stored is not None:
+            return torch.from_numpy(stored["features"]).to(self.device), key, True
+        features = audio_features(generator, pcm)
+        self.cache.put(key, {"features": features.cpu().numpy()})
+        return features, key, False
+
+    def _motion(
+        self, generator: MotionGenerator, pcm: np.ndarray, features: torch.Tensor, audio_entry: str,
+        options: AnimateOptions, report: Progress,
+    ) -> tuple[np.ndarray, bool]:
+        sampler = options.sampler
+        key = None
+        if sampler.seed is not None:
+            settings = {"kind": sampler.kind, "steps": sampler.steps_for(generator.config.n_diff_steps)}
+            key = motion_key(audio_entry, sampler.seed, settings, {"cfg_scale": sampler.cfg_scale},
+                             self.revision("generator", options.mode))
+            stored = self.cache.get(key)
+            if stored is not None:
+                return stored["coef"], True
+        coef = sample_motion(
+            generator, pcm, sampler, features=features,
+            progress=lambda window: report("motion", (window.index + 1) / window.n_windows),
+        ).cpu().numpy()
+        if key is not None:
+            self.cache.put(key, {"coef": coef})
+        return coef, False
+
+    def _render(
+        self, crop: SourceCrop, source: PreparedSource, motion: MotionSequence, audio: str | Path, out_path: str | Path,
+        options: AnimateOptions, report: Progress,
+    ) -> tuple[int, tuple[int, int], str]:
+        nets = self.renderer(options.mode)
+        composition = options.effective_composition
+        x_d = driving_keypoints(nets.stitching, source.motion, motion, composition)
+        use_pasteback = options.pasteback and crop.method != "none" and composition.stitching
+        note = "pasted back into the full image" if use_pasteback else (
+            "crop output (paste-back needs cropping and stitching)" if options.pasteback else "crop output")
+        paste = None
+        if use_pasteback:
+            paste = _paste_function(crop, nets.config.output_size, self.device)
+        dtype = HALF_PRECISION.get(options.half) if options.half else None
+        video_options = dataclasses.replace(options.video, fps=round(motion.fps))
+        with VideoWriter(out_path, audio, video_options) as writer:
+            total = min(len(x_d), writer.frames_needed)
+            for frames in render(nets, source, x_d[:total], batch_size=options.batch_size, dtype=dtype):
+                writer.write(paste(frames) if paste else frames)
+                report("render", writer.frames_written / total)
+            size = writer.size
+        assert size is not None
+        return writer.frames_written, size, note
+
+
+def _paste_function(
+    crop: SourceCrop, frame_size: int, device: torch.device
+) -> Callable[[torch.Tensor], np.ndarray | torch.Tensor]:
+    """Paste-back of a batch of rendered crops (B, S, S, 3) uint8: torch on the GPU, OpenCV on the CPU.
+
+    Both are exact (bit-equal to OpenCV's warpAffine blend); on a CPU OpenCV is the faster one.
+    """
+    prepared = prepare_paste_back(crop.image, crop.M_c2o, frame_size)
+    if device.type == "cuda":
+        return TorchPasteBack.from_prepared(prepared, device)
+    return lambda frames: paste_back(frames.cpu().numpy(), prepared)
+
+
+def _crop_to_arrays(crop: SourceCrop) -> dict[str, np.ndarray]:
+    return {
+        "image": crop.image, "crop_512": crop.crop_512, "crop_256": crop.crop_256, "M_c2o": crop.M_c2o,
+        "landmarks": crop.landmarks if crop.landmarks is not None else np.zeros((0, 2), np.float32),
+        "method": np.array(crop.method), "note": np.array(crop.note),
+    }
+
+
+def _crop_from_arrays(stored: dict[str, np.ndarray]) -> SourceCrop:
+    landmarks = stored["landmarks"] if stored["landmarks"].size else None
+    return SourceCrop(
+        image=stored["image"], crop_512=stored["crop_512"], crop_256=stored["crop_256"], M_c2o=stored["M_c2o"],
+        landmarks=landmarks, face=None, method=str(stored["method"]), note=str(stored["note"]) + " (cached)",
+    )
