@@ -24,7 +24,7 @@ test: lint
 	HF_HUB_OFFLINE=1 $(PY) -m pytest
 
 bench: $(VENV)/.test-installed
-	HF_HUB_OFFLINE=1 $(PY) benchmarks/bench_networks.py
+	HF_HUB_OFFLINE=1 $(PY) -m benchmarks.bench_networks --write
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

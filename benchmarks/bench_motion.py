@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import datetime
 import json
-import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
+from benchmarks.common import machine, write_section
 from model.checkpoint import load_state_dict_checked
 from model.motion.checkpoint import COMPUTED_KEYS
 from model.motion.generator import MotionGenerator, MotionGeneratorConfig
@@ -52,14 +52,6 @@ def build_generator() -> MotionGenerator:
     model = MotionGenerator(MotionGeneratorConfig.from_args(args))
     load_state_dict_checked(model, recipe_state_dict(model, 0, COMPUTED_KEYS), "recipe", ignore_missing=COMPUTED_KEYS)
     return model.eval()
-
-
-def machine() -> str:
-    info = dict(
-        line.split(":", 1) for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines()
-        if ":" in line
-    )
-    return f"{info.get('Model name', '?').strip()}, {info.get('CPU(s)', '?').strip()} CPUs"
 
 
 def timed_window(
@@ -135,7 +127,7 @@ def main() -> None:
     lines = [
         HEADING,
         "",
-        f"Machine: {machine()}; torch {torch.__version__}, {torch.get_num_threads()} threads, float32, CPU. "
+        f"Machine: {machine()}, float32. "
         f"Date: {datetime.date.today().isoformat()}. Script: `python -m benchmarks.bench_motion`.",
         "",
         f"Full-size recipe weights (golden manifest args: d {cfg.feature_dim}, L {cfg.n_motions}, "
@@ -164,20 +156,8 @@ def main() -> None:
         f"has RMS {reference.double().pow(2).mean().sqrt().item():.2f}.",
         "",
     ]
-    write_section("\n".join(lines))
+    write_section(HEADING, "\n".join(lines))
     print("\n".join(lines))
-
-
-def write_section(section: str) -> None:
-    """Replace (or append) this benchmark's section of RESULTS.md, leaving the other sections alone."""
-    text = RESULTS.read_text() if RESULTS.is_file() else "# Benchmark results\n\n"
-    begin = text.find(HEADING)
-    if begin < 0:
-        text = text.rstrip("\n") + "\n\n" + section
-    else:
-        end = text.find("\n## ", begin + len(HEADING))
-        text = text[:begin] + section + ("" if end < 0 else text[end + 1 :])
-    RESULTS.write_text(text)
 
 
 if __name__ == "__main__":

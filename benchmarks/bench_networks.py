@@ -1,21 +1,19 @@
 """Per-network forward time at batch 1 (official sizes) and parameter counts.
 
-Usage: python benchmarks/bench_networks.py [--repeats N] [--device cpu|cuda] [--write]
-With --write, appends the table to benchmarks/RESULTS.md with the machine and date.
+Usage: python -m benchmarks.bench_networks [--repeats N] [--device cpu|cuda] [--write]
+With --write, puts the table into benchmarks/RESULTS.md with the machine and date.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
-import platform
 import statistics
-import subprocess
 import time
-from pathlib import Path
 
 import torch
 
+from benchmarks.common import machine, write_section
 from model.render.appearance import AppearanceFeatureExtractor
 from model.render.config import RendererConfig
 from model.render.motion_extractor import MotionExtractor
@@ -23,14 +21,7 @@ from model.render.spade import SPADEDecoder
 from model.render.stitching import StitchingRetargeting
 from model.render.warping import WarpingNetwork
 
-
-def machine() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        model = next(line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name"))
-    except (OSError, subprocess.CalledProcessError, StopIteration):
-        model = platform.processor() or "unknown CPU"
-    return f"{model}, {torch.get_num_threads()} threads, torch {torch.__version__}"
+HEADING = "## Renderer networks"
 
 
 def timed(fn, repeats: int, device: torch.device) -> list[float]:
@@ -81,7 +72,9 @@ def main() -> None:
             print(rows[-1], flush=True)
     table = "\n".join(
         [
-            f"### Renderer networks, batch 1, official sizes, {device.type}, float32",
+            f"{HEADING} ({device.type})",
+            "",
+            "Batch 1, official sizes, float32.",
             f"Machine: {machine()}. Date: {datetime.date.today().isoformat()}.",
             f"Repeats: {args.repeats} after 1 warm-up.",
             "",
@@ -93,9 +86,7 @@ def main() -> None:
     )
     print(table)
     if args.write:
-        results = Path(__file__).with_name("RESULTS.md")
-        text = results.read_text() if results.exists() else "# Benchmark results\n\n"
-        results.write_text(text + table + "\n")
+        write_section(f"{HEADING} ({device.type})", table)
 
 
 if __name__ == "__main__":

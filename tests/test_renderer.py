@@ -8,10 +8,10 @@ import torch
 
 from model.render.appearance import AppearanceFeatureExtractor
 from model.render.composition import driving_keypoints
+from model.render.config import NETWORK_INPUT_SIZE
 from model.render.loading import RendererNetworks
 from model.render.motion_extractor import MotionExtractor
 from model.render.renderer import (
-    INPUT_SIZE,
     attach_source,
     prepare_source,
     render,
@@ -64,7 +64,7 @@ def small_nets() -> RendererNetworks:
     )
 
 
-def _image(seed: int = 0, size: int = INPUT_SIZE) -> np.ndarray:
+def _image(seed: int = 0, size: int = NETWORK_INPUT_SIZE) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, (size, size, 3), dtype=np.uint8)
 
 
@@ -171,12 +171,12 @@ def test_uint8_conversion_clips_and_truncates() -> None:
 
 
 def test_source_tensor_forms() -> None:
-    image = _image(size=INPUT_SIZE)
+    image = _image(size=NETWORK_INPUT_SIZE)
     x = source_tensor(image)
-    assert x.shape == (1, 3, INPUT_SIZE, INPUT_SIZE) and x.dtype == torch.float32
+    assert x.shape == (1, 3, NETWORK_INPUT_SIZE, NETWORK_INPUT_SIZE) and x.dtype == torch.float32
     np.testing.assert_array_equal(x[0].permute(1, 2, 0).numpy(), image.astype(np.float32) / 255)
     # Other sizes are resized to the network input, as the official prepare_source does.
-    assert source_tensor(_image(size=100)).shape == (1, 3, INPUT_SIZE, INPUT_SIZE)
+    assert source_tensor(_image(size=100)).shape == (1, 3, NETWORK_INPUT_SIZE, NETWORK_INPUT_SIZE)
     assert torch.equal(source_tensor(x), x)
     with pytest.raises(ValueError, match="uint8"):
         source_tensor(image.astype(np.float32))

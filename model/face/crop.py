@@ -27,14 +27,21 @@ def _mean(pts: np.ndarray, rows: list[int]) -> np.ndarray:
     return np.mean(pts[rows], axis=0)
 
 
+def _as_points(pts: np.ndarray) -> np.ndarray:
+    """Landmarks as float32, or float64 when given so (X-Pose's animal landmarks are float64 officially)."""
+    pts = np.asarray(pts)
+    return pts.astype(np.float64 if pts.dtype == np.float64 else np.float32, copy=False)
+
+
 def parse_pt2(pts: np.ndarray) -> np.ndarray:
-    """Eye centre and lip centre (2, 2) float32 from a landmark layout, which fixes the face's roll.
+    """Eye centre and lip centre (2, 2) from a landmark layout (float32, float64 for float64 input),
+    which fixes the face's roll.
 
     Layouts by point count: 106 (insightface 2d106det), 203 (LivePortrait's refiner), 68 (iBUG), 9 (X-Pose
     ``animal_face``: right eye right/left, left eye right/left, nose, lip right/left, upper/lower lip) and
     5 (SCRFD: left eye, right eye, nose, mouth left, mouth right).
     """
-    pts = np.asarray(pts, dtype=np.float32)
+    pts = _as_points(pts)
     count = pts.shape[0]
     if count == 106:
         eyes = (_mean(pts, [33, 35, 40, 39]), _mean(pts, [87, 89, 94, 93]))
@@ -76,13 +83,14 @@ def parse_rect_from_landmark(
 
     The face frame has u_y from eye centre to lip centre and u_x perpendicular to it. The centre is moved by
     ``vx_ratio`` / ``vy_ratio`` times the side along u_x / u_y (negative vy: towards the forehead).
+    float64 landmarks are kept in float64 where the reference does (u_x is float32 in both cases).
     """
-    pts = np.asarray(pts, dtype=np.float32)
+    pts = _as_points(pts)
     pt2 = parse_pt2(pts)
     uy = pt2[1] - pt2[0]
     length = np.linalg.norm(uy)
     # A degenerate eye-lip vector (points on top of each other) falls back to an upright face.
-    uy = np.array([0, 1], dtype=np.float32) if length <= 1e-3 else uy / length
+    uy = np.array([0, 1], dtype=pts.dtype) if length <= 1e-3 else uy / length
     ux = np.array((uy[1], -uy[0]), dtype=np.float32)
     angle = math.acos(ux[0])
     if ux[1] < 0:
@@ -93,8 +101,9 @@ def parse_rect_from_landmark(
     low, high = np.min(rotated, axis=0), np.max(rotated, axis=0)
     center1 = (low + high) / 2
     side = np.max(high - low)
-    size = np.array([side, side], dtype=np.float32) * np.float32(scale)
-    center = center0 + ux * center1[0] + uy * center1[1]
+    size = np.array([side, side], dtype=pts.dtype) * pts.dtype.type(scale)
+    # float32 u_x times a float64 scalar stayed float32 under numpy 1.x casting, which the reference ran on.
+    center = center0 + ux * np.float32(center1[0]) + uy * center1[1]
     center = center + ux * (vx_ratio * size) + uy * (vy_ratio * size)
     return Rect(center=center, size=size, angle=angle)
 
@@ -164,7 +173,7 @@ def crop_from_rect(image: np.ndarray, rect: Rect, dsize: int = CROP_SIZE, points
         image=warp_affine(image, m_o2c, (dsize, dsize)),
         M_o2c=m_o2c,
         M_c2o=np.linalg.inv(m_o2c),
-        points=None if points is None else transform_points(np.asarray(points, np.float32), m_o2c),
+        points=None if points is None else transform_points(_as_points(points), m_o2c),
     )
 
 

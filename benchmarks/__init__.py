@@ -1,0 +1,1 @@
+"""Speed and memory measurements (not tests). Run as modules: ``python -m benchmarks.bench_motion``."""
