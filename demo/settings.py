@@ -46,7 +46,7 @@ class DemoSettings:
                 continue
             kind = type(default.default)
             try:
-                value = Path(raw) if name == "output_dir" else kind(raw)
+                value = kind(raw)
             except ValueError as exc:
                 raise ValueError(f"{key}={raw!r} is not a valid {kind.__name__}") from exc
             if isinstance(value, int | float) and value <= 0:

@@ -1,18 +1,145 @@
-"""Build the Gradio Blocks app."""
+"""Build the Gradio Blocks app: the Animate and Compare tabs, the examples and the weights panel."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import gradio as gr
 
-from demo.weights_panel import weights_markdown
+from demo.engine import Engine
+from demo.handlers import DEFAULT_GUIDANCE, MAX_SEED, Handlers, random_seed
+from demo.options import CROP_MODES, DEFAULT_PRESET, MODES, PRESETS, REGIONS
+from demo.settings import DemoSettings
+from demo.weights_panel import missing_required, weights_markdown
 
 TITLE = "JoyVASA: audio-driven portrait and animal animation"
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+#: (image, audio, mode) rows of the examples table; sources and licences in assets/SOURCES.md.
+EXAMPLES = (
+    ("astronaut_photo.jpg", "en_hello.wav", "human"),
+    ("hopper_photo.jpg", "zh_nihao.mp3", "human"),
+    ("astronaut_painting.jpg", "zh_nihao.mp3", "human"),
+    ("chelsea_cat.jpg", "en_hello.wav", "animal"),
+    ("raccoon.jpg", "zh_nihao.mp3", "animal"),
+    ("hopper_photo.jpg", "en_gettysburg_long.mp3", "human"),
+)
+PRESET_HELP = "exact: the official sampler (every diffusion step) · balanced: DPM-Solver++ 15 · fast: DDIM 10"
 
 
-def build_demo() -> gr.Blocks:
-    with gr.Blocks(title=TITLE) as demo:
+def _limits_line(settings: DemoSettings) -> str:
+    return (
+        f"Limits: audio up to {settings.max_audio_seconds:g} s, images up to {settings.max_image_side} px on the "
+        f"longer side and {settings.max_file_mb} MB, comparisons up to {settings.max_compare_cells} videos."
+    )
+
+
+def _animate_tab(handlers: Handlers) -> None:
+    with gr.Row():
+        with gr.Column():
+            image = gr.Image(type="filepath", sources=["upload", "webcam", "clipboard"], label="Portrait or animal")
+            audio = gr.Audio(type="filepath", sources=["upload", "microphone"], label="Speech")
+            mode = gr.Radio(list(MODES), value="human", label="Mode")
+            button = gr.Button("Generate", variant="primary")
+        with gr.Column():
+            video = gr.Video(label="Result", format="mp4", interactive=False)
+            info = gr.Textbox(label="Timings and cache", lines=3, interactive=False)
+    with gr.Row():
+        with gr.Accordion("Motion", open=True):
+            guidance = gr.Slider(0.0, 10.0, value=DEFAULT_GUIDANCE, step=0.1, label="Guidance scale")
+            with gr.Row():
+                seed = gr.Number(value=0, precision=0, minimum=0, maximum=MAX_SEED, label="Seed")
+                dice = gr.Button("🎲 Random seed", size="sm")
+            quality = gr.Radio(list(PRESETS), value=DEFAULT_PRESET, label="Sampler quality", info=PRESET_HELP)
+        with gr.Accordion("Head and face", open=True):
+            region = gr.Dropdown(list(REGIONS), value="all", label="Animation region",
+                                 info="all: pose and expression · exp · pose · lip · eyes")
+            multiplier = gr.Slider(0.0, 2.0, value=1.0, step=0.02, label="Driving multiplier")
+            smoothing = gr.Checkbox(value=True, label="Smooth head motion")
+        with gr.Accordion("Output", open=True):
+            pasteback = gr.Checkbox(value=True, label="Paste the face back into the whole image")
+            crf = gr.Slider(12, 35, value=18, step=1, label="Video quality (CRF: lower is better and bigger)")
+    with gr.Accordion("Crop", open=False):
+        with gr.Row():
+            with gr.Column():
+                crop_mode = gr.Radio(list(CROP_MODES), value="auto", label="Crop",
+                                     info="auto: detect the face · manual box: give it · off: the whole image")
+                crop_scale = gr.Slider(1.5, 4.0, value=2.3, step=0.05, label="Crop scale (smaller: bigger face)")
+                crop_x = gr.Slider(-0.5, 0.5, value=0.0, step=0.01, label="Horizontal offset")
+                crop_y = gr.Slider(-0.5, 0.5, value=-0.125, step=0.005, label="Vertical offset")
+                face_index = gr.Number(value=0, precision=0, minimum=0, label="Face (0 = largest)")
+                face_box = gr.Textbox(label="Manual face box: x, y, width, height (pixels)",
+                                      placeholder="120, 80, 200, 200")
+            with gr.Column():
+                preview = gr.Image(label="Crop preview: the square on the image, and the crop", interactive=False)
+                crop_note = gr.Markdown()
+
+    crop_inputs = [image, mode, crop_mode, crop_scale, crop_x, crop_y, face_index, face_box]
+    gr.on([c.change for c in crop_inputs], handlers.preview, crop_inputs, [preview, crop_note],
+          api_visibility="private", queue=False, trigger_mode="always_last")
+    dice.click(random_seed, outputs=seed, api_visibility="private", queue=False)
+    inputs = [image, audio, mode, quality, guidance, seed, region, multiplier, smoothing, crop_mode, crop_scale,
+              crop_x, crop_y, face_index, face_box, pasteback, crf]
+    button.click(handlers.animate, inputs, [video, info], api_name="animate", concurrency_id="gpu")
+    gr.Examples(
+        examples=[[str(ASSETS / i), str(ASSETS / a), m] for i, a, m in EXAMPLES],
+        inputs=[image, audio, mode],
+        outputs=[video, info],
+        fn=handlers.animate_example,
+        cache_examples=True,
+        cache_mode="lazy",
+        label="Examples (click one: the first click renders it, later clicks are instant)",
+    )
+
+
+def _compare_tab(handlers: Handlers) -> None:
+    gr.Markdown(
+        "Compare several images driven by one audio, one image under several guidance scales or seeds, or one "
+        "image with several audios: one side-by-side video. The motion of each audio is computed once and "
+        "reused for every image. With several audios, the first one is heard."
+    )
+    with gr.Row():
+        with gr.Column():
+            images = gr.File(file_count="multiple", file_types=["image"], type="filepath", label="Images")
+            audios = gr.File(file_count="multiple", file_types=["audio"], type="filepath", label="Audios")
+            guidances = gr.Textbox(value=str(DEFAULT_GUIDANCE), label="Guidance scales (comma-separated)")
+            seeds = gr.Textbox(value="0", label="Seeds (comma-separated)")
+            mode = gr.Radio(list(MODES), value="human", label="Mode")
+            quality = gr.Radio(list(PRESETS), value=DEFAULT_PRESET, label="Sampler quality", info=PRESET_HELP)
+            button = gr.Button("Compare", variant="primary")
+        with gr.Column():
+            video = gr.Video(label="Comparison", format="mp4", interactive=False)
+            info = gr.Textbox(label="Timings and cache", lines=2, interactive=False)
+    button.click(handlers.compare, [images, audios, guidances, seeds, mode, quality], [video, info],
+                 api_name="compare", concurrency_id="gpu")
+
+
+def build_demo(settings: DemoSettings | None = None) -> gr.Blocks:
+    """The whole page; the queue is configured from ``settings`` (default: from the environment)."""
+    settings = settings or DemoSettings.from_env()
+    handlers = Handlers(Engine(settings))
+    with gr.Blocks(title=TITLE, delete_cache=(3600, 86400)) as demo:
         gr.Markdown(f"# {TITLE}\nOne image plus one speech recording in, a talking-face video out.")
-        with gr.Accordion("Weights status", open=True):
+        with gr.Accordion("Weights status", open=missing_required()):
             panel = gr.Markdown(weights_markdown())
-            gr.Button("Refresh").click(weights_markdown, outputs=panel, api_name=False)
+            gr.Button("Refresh", size="sm").click(weights_markdown, outputs=panel, api_name=False)
+        with gr.Tabs():
+            with gr.Tab("Animate"):
+                _animate_tab(handlers)
+            with gr.Tab("Compare"):
+                _compare_tab(handlers)
+        gr.Markdown(_limits_line(settings))
+    demo.queue(max_size=settings.max_queue, default_concurrency_limit=settings.concurrency)
     return demo
+
+
+def launch_options(settings: DemoSettings | None = None) -> dict[str, Any]:
+    """``demo.launch`` arguments that go with the settings (upload limit, served output folder, footer)."""
+    settings = settings or DemoSettings.from_env()
+    return {
+        "max_file_size": f"{settings.max_file_mb}mb",
+        "allowed_paths": [str(settings.output_dir)],
+        "footer_links": ["api", "gradio", "settings"],
+        "ssr_mode": False,
+        "show_error": True,  # handlers raise readable gr.Errors; this also shows Gradio's own input errors
+    }

@@ -5,6 +5,11 @@ from __future__ import annotations
 from model import weights
 
 
+def missing_required() -> bool:
+    """Whether a required weight file is neither in the local folder nor in the Hub cache (no download)."""
+    return any(item.file.required and not item.present for item in weights.status())
+
+
 def weights_markdown() -> str:
     """Markdown table of every weight file, looked up without any download."""
     root = weights.local_weights_dir()

@@ -38,6 +38,9 @@ class HubRepo:
 LIVEPORTRAIT = HubRepo("KwaiVGI/LivePortrait", "main")
 JOYVASA = HubRepo("jdh-algo/JoyVASA", "main")
 HUBERT = HubRepo("TencentGameMate/chinese-hubert-base", "fce0375452b1dd6c080ac3248d423d4d037bc831")
+#: OpenAI CLIP ViT-B/32, only its text encoder: X-Pose's prompt embeddings are computed from it once (and
+#: cached) when LivePortrait's precomputed embedding files are not at hand.
+CLIP = HubRepo("openai/clip-vit-base-patch32", "3d74acf9a28c67741b2f4f2ea7635f0aaf6f0268")
 
 
 @dataclass(frozen=True)
@@ -50,16 +53,22 @@ class WeightFile:
     hub_path: str
     modes: frozenset[str]
     required: bool = True
+    #: Files that are not on the Hub (``on_hub=False``) are only looked for locally; ``url`` says where they are.
+    on_hub: bool = True
+    url: str | None = None
 
     @property
     def how_to_get(self) -> str:
-        return f"https://huggingface.co/{self.repo.repo_id}/blob/{self.repo.revision}/{self.hub_path}"
+        return self.url or f"https://huggingface.co/{self.repo.repo_id}/blob/{self.repo.revision}/{self.hub_path}"
 
 
 def _lp(key: str, path: str, modes: Iterable[str], required: bool = True) -> WeightFile:
     return WeightFile(key, path, LIVEPORTRAIT, path, frozenset(modes), required)
 
 
+#: The files of the CLIP repository the text encoder and its tokenizer need.
+CLIP_TEXT_FILES = ("config.json", "pytorch_model.bin", "vocab.json", "merges.txt", "tokenizer_config.json",
+                   "special_tokens_map.json")
 _NETWORKS = ("appearance_feature_extractor", "motion_extractor", "warping_module", "spade_generator")
 BOTH = (HUMAN, ANIMAL)
 
@@ -76,6 +85,18 @@ FILES: tuple[WeightFile, ...] = (
     _lp("det_10g", "insightface/models/buffalo_l/det_10g.onnx", [HUMAN], required=False),
     _lp("2d106det", "insightface/models/buffalo_l/2d106det.onnx", [HUMAN], required=False),
     _lp("xpose", "liveportrait_animals/xpose.pth", [ANIMAL], required=False),
+    # X-Pose's prompt embeddings as LivePortrait ships them (in its source tree, src/utils/resources, not on the
+    # Hub): used when copied here, otherwise computed from the CLIP text encoder below.
+    *(
+        WeightFile(f"xpose.embedding_{n}", f"liveportrait_animals/clip_embedding_{n}.pkl", LIVEPORTRAIT,
+                   f"src/utils/resources/clip_embedding_{n}.pkl", frozenset([ANIMAL]), required=False, on_hub=False,
+                   url=f"https://github.com/KwaiVGI/LivePortrait/blob/main/src/utils/resources/clip_embedding_{n}.pkl")
+        for n in (9, 68)
+    ),
+    *(
+        WeightFile(f"clip.{name}", f"clip-vit-base-patch32/{name}", CLIP, name, frozenset([ANIMAL]), required=False)
+        for name in CLIP_TEXT_FILES
+    ),
     WeightFile(
         "motion_generator",
         "JoyVASA/motion_generator/motion_generator_hubert_chinese.pt",
@@ -131,6 +152,14 @@ class WeightPaths:
     def renderer_config(self) -> Path | None:
         return self.paths.get(f"{self.mode}.renderer_config")
 
+    @property
+    def clip_dir(self) -> Path | None:
+        """The folder holding every CLIP text-encoder file (local layout or Hub snapshot), or None."""
+        found = [self.paths.get(f"clip.{name}") for name in CLIP_TEXT_FILES]
+        if any(p is None for p in found) or len({p.parent for p in found}) != 1:
+            return None
+        return found[0].parent
+
 
 def files_for(mode: str) -> list[WeightFile]:
     if mode not in MODES:
@@ -156,6 +185,8 @@ def _from_hub(f: WeightFile, download: bool) -> Path | None:
     from huggingface_hub import hf_hub_download, try_to_load_from_cache
     from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, LocalEntryNotFoundError
 
+    if not f.on_hub:
+        return None
     if not download:
         found = try_to_load_from_cache(f.repo.repo_id, f.hub_path, revision=f.repo.revision)
         return Path(found) if isinstance(found, str) else None

@@ -15,6 +15,16 @@ from model.motion.template import MotionTemplate, load_motion_template, save_mot
 from tests.golden import GoldenCase
 from tests.helpers import with_recipe_weights
 
+#: A small HuBERT / wav2vec2 config (fields shared by both architectures) for encoder-level tests.
+SMALL_ENCODER_FIELDS = {
+    "hidden_size": 32,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "intermediate_size": 64,
+    "conv_dim": (16,) * 7,
+    "num_conv_pos_embeddings": 16,
+    "num_conv_pos_embedding_groups": 2,
+}
 TINY_ENCODER = HubertConfig(
     hidden_size=16,
     num_hidden_layers=1,

@@ -8,18 +8,13 @@ import urllib.request
 import pytest
 
 from model import weights
+from tests.app_server import running_app
 
 
 @pytest.fixture
-def launched(tmp_path, monkeypatch):
-    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
-    monkeypatch.setenv(weights.WEIGHTS_ENV, str(tmp_path / "empty"))
-    from demo.ui import build_demo
-
-    demo = build_demo()
-    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, ssr_mode=False)
-    yield url
-    demo.close()
+def launched(tmp_path):
+    with running_app(tmp_path, tmp_path / "empty") as url:
+        yield url
 
 
 def test_page_lists_missing_weights(launched: str) -> None:
@@ -29,3 +24,15 @@ def test_page_lists_missing_weights(launched: str) -> None:
     assert "required file(s) missing" in texts
     assert "liveportrait/base_models/warping_module.pth" in texts
     assert weights.WEIGHTS_ENV in texts and "make-test-weights" in texts
+    panel = next(c for c in config["components"] if c.get("props", {}).get("label") == "Weights status")
+    assert panel["props"]["open"] is True
+
+
+def test_app_module_builds_the_page_and_parses_options(monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("GRADIO_SERVER_PORT", "7999")
+    monkeypatch.setenv("JOYVASA_CACHE_DIR", str(tmp_path / "features"))
+    import app
+
+    args = app.parse_args(["--server-name", "0.0.0.0", "--share"])
+    assert (args.server_name, args.server_port, args.share) == ("0.0.0.0", 7999, True)
+    assert {"animate", "compare"} <= {d.get("api_name") for d in app.demo.config["dependencies"]}

@@ -11,22 +11,13 @@ from transformers import HubertConfig, Wav2Vec2Config
 from model.audio.encoder import build_audio_encoder
 from model.audio.features import encode_frames, extract_audio_features, pad_audio, trace_audio_features
 from tests.golden import load_case
+from tests.motion_fixtures import SMALL_ENCODER_FIELDS
 from tests.motion_weights import recipe_motion_generator
-
-TINY = {
-    "hidden_size": 32,
-    "num_hidden_layers": 2,
-    "num_attention_heads": 2,
-    "intermediate_size": 64,
-    "conv_dim": (16,) * 7,
-    "num_conv_pos_embeddings": 16,
-    "num_conv_pos_embedding_groups": 2,
-}
 
 
 def tiny_encoder(kind: str) -> nn.Module:
     torch.manual_seed(0)
-    config = HubertConfig(**TINY) if kind == "hubert" else Wav2Vec2Config(**TINY)
+    config = HubertConfig(**SMALL_ENCODER_FIELDS) if kind == "hubert" else Wav2Vec2Config(**SMALL_ENCODER_FIELDS)
     return build_audio_encoder(kind, config)
 
 

@@ -25,16 +25,8 @@ from model.motion.generator import MotionGenerator, MotionGeneratorConfig
 from model.testweights.fill import recipe_state_dict
 from tests.golden import load_manifest
 from tests.helpers import assert_matches_manifest
+from tests.motion_fixtures import SMALL_ENCODER_FIELDS
 
-TINY_ENCODER = {
-    "hidden_size": 32,
-    "num_hidden_layers": 2,
-    "num_attention_heads": 2,
-    "intermediate_size": 64,
-    "conv_dim": (16,) * 7,
-    "num_conv_pos_embeddings": 16,
-    "num_conv_pos_embedding_groups": 2,
-}
 TINY_ARGS = {
     "motion_feat_dim": 5,
     "n_motions": 6,
@@ -51,7 +43,8 @@ LEGACY_G, LEGACY_V = WEIGHT_NORM_RENAMES
 
 
 def encoder_config_file(folder: Path, audio_model: str) -> Path:
-    config = HubertConfig(**TINY_ENCODER) if audio_model.startswith("hubert") else Wav2Vec2Config(**TINY_ENCODER)
+    config_cls = HubertConfig if audio_model.startswith("hubert") else Wav2Vec2Config
+    config = config_cls(**SMALL_ENCODER_FIELDS)
     config.to_json_file(str(folder / "config.json"))
     return folder / "config.json"
 

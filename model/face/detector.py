@@ -1,8 +1,9 @@
 """Face detectors behind one protocol: the official ONNX models, or the weight-free OpenCV cascades.
 
 ``build_detector`` picks one: the ONNX detector (SCRFD ``det_10g`` + ``2d106det`` + ``landmark.onnx``) when
-those files resolve, else the Haar cascade. Faces come sorted large to small (box area), as the official
-cropper orders them before taking the first one.
+those files resolve, else the Haar cascade; in animal mode X-Pose (``xpose.pth``) when it resolves, else the
+cat cascade. Faces come sorted large to small (box area), as the official cropper orders them before taking
+the first one.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ class Face:
 
     box: (4,) float32 (x1, y1, x2, y2); score: detector confidence (SCRFD probability, cascade hit count,
     1 for a manual box); detector: which one found it; kps: (5, 2) SCRFD eyes/nose/mouth corners;
-    lmk106 / lmk203: (106, 2) / (203, 2) landmarks when the models for them are available.
+    lmk106 / lmk203: (106, 2) / (203, 2) landmarks when the models for them are available;
+    animal_lmk: (9, 2) or (68, 2) float64 X-Pose animal-face keypoints (animal mode).
     """
 
     box: np.ndarray
@@ -36,6 +38,7 @@ class Face:
     kps: np.ndarray | None = None
     lmk106: np.ndarray | None = None
     lmk203: np.ndarray | None = None
+    animal_lmk: np.ndarray | None = None
 
     @property
     def area(self) -> float:
@@ -122,18 +125,31 @@ def build_detector(
     animal: bool = False,
     det_thresh: float = DET_THRESH,
     providers: list[str] | None = None,
+    animal_points: int = 9,
+    device: str | None = None,
 ) -> FaceDetector:
     """The detector to use.
 
     ``prefer``: "auto" (ONNX when ``det_10g`` resolves in ``weight_paths``, else the cascade), "onnx" (error
-    if ``det_10g`` is missing) or "cascade". ``2d106det`` and ``landmark`` are used when present. Animal mode
-    always uses the cat cascade (X-Pose is not available here). ``providers``: onnxruntime providers
-    (default: CUDA when available, else CPU).
+    if ``det_10g`` is missing) or "cascade". ``2d106det`` and ``landmark`` are used when present. Animal mode:
+    X-Pose with ``animal_points`` (9 or 68) keypoints when ``xpose.pth`` and its prompt embeddings resolve
+    (unless ``prefer`` is "cascade"), else the cat cascade, whose name then says why X-Pose is not used.
+    ``providers``: onnxruntime providers (default: CUDA when available, else CPU); ``device``: X-Pose's torch
+    device (default: CUDA when available, else CPU).
     """
     if prefer not in PREFERENCES:
         raise ValueError(f"unknown detector preference {prefer!r}; choose one of {PREFERENCES}")
     if animal:
-        return CascadeFaceDetector(animal=True)
+        reason = "cascade requested"
+        if prefer != "cascade":
+            from model.face.xpose.detect import xpose_detector
+
+            found, reason = xpose_detector(weight_paths, animal_points, device)
+            if found is not None:
+                return found
+        fallback = CascadeFaceDetector(animal=True)
+        fallback.name = f"{fallback.name}, weight-free fallback (X-Pose not used: {reason})"
+        return fallback
 
     def paths(key: str):
         return weight_paths.get(key) if weight_paths is not None else None

@@ -2,9 +2,10 @@
 
 Human mode follows the official cropper: a 512 crop around the 106 landmarks of the largest face (scale,
 vertical offset, rotation), the 203-point landmarks for the eye/lip ratios. Without the ONNX models the
-Haar cascade's box gives an upright crop. Animal mode (X-Pose is not available): the cat-face cascade's box,
-else a centred crop. A manual face box overrides detection in both modes; cropping can be switched off
-(the whole image squashed to 256, as the official ``flag_do_crop=False``).
+Haar cascade's box gives an upright crop. Animal mode: X-Pose's 9 (or 68) keypoints with the official
+animal crop (same scale and offset defaults, rotated), else the cat-face cascade's box, else a centred crop.
+A manual face box overrides detection in both modes; cropping can be switched off (the whole image
+squashed to 256, as the official ``flag_do_crop=False``).
 """
 
 from __future__ import annotations
@@ -114,8 +115,9 @@ def centred_face_box(height: int, width: int) -> np.ndarray:
 
 
 def _face_crop(image: np.ndarray, face: Face, options: CropOptions) -> tuple[Crop, str]:
-    if face.lmk106 is not None and face.detector != "manual":
-        crop = crop_image(image, face.lmk106, scale=options.scale, vx_ratio=options.x_offset,
+    points = face.lmk106 if face.lmk106 is not None else face.animal_lmk
+    if points is not None and face.detector != "manual":
+        crop = crop_image(image, points, scale=options.scale, vx_ratio=options.x_offset,
                           vy_ratio=options.y_offset, rotate=options.rotate)
         return crop, "landmarks"
     return crop_from_box(image, face.box, scale=options.scale, x_offset=options.x_offset,
@@ -134,6 +136,8 @@ def _describe(face: Face, index: int, count: int, detector_name: str) -> str:
         f"{index + 1} of {count} (largest first) found by {detector_name}")
     if face.lmk203 is not None:
         return f"face {found}; 203 landmarks"
+    if face.animal_lmk is not None:
+        return f"face {found}; {len(face.animal_lmk)} X-Pose keypoints"
     marks = "106 landmarks" if face.lmk106 is not None else "no landmarks"
     return f"face {found}; {marks} (no 203-point landmarks: eye/lip ratios and lip normalisation unavailable)"
 

@@ -9,7 +9,9 @@ production resolver and loaders read it exactly as they read the real weights:
 * the motion generator: the ``{'args', 'model', 'iter'}`` pickle (HuBERT weight norm under the older
   ``weight_g``/``weight_v`` names, as the released file most likely has them);
 * the motion template: a numpy-pickle dict of 45 float32 arrays;
-* the chinese-hubert-base ``config.json``.
+* the chinese-hubert-base ``config.json``;
+* the X-Pose animal-face detector ``xpose.pth`` (``{'model': sd}``, shared MLPs under every alias name; the
+  small size adds its ``xpose_config``) and its two prompt-embedding pickles (recipe values, official format).
 
 ``full`` uses the official sizes. ``small`` shrinks every network so that a 10 s clip runs end to
 end on a laptop CPU in seconds; its sizes live in the files (``renderer_config.json`` beside each
@@ -26,6 +28,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from model.face.xpose.config import FULL as FULL_XPOSE
+from model.face.xpose.config import SMALL as SMALL_XPOSE
+from model.face.xpose.config import XPoseConfig
 from model.render.appearance import AppearanceFeatureExtractor
 from model.render.config import (
     AppearanceConfig,
@@ -85,11 +90,12 @@ class TreeSpec:
     renderer: RendererConfig
     generator_args: dict
     hubert: dict
+    xpose: XPoseConfig
 
 
 SIZES = {
-    "full": TreeSpec(RendererConfig(), FULL_GENERATOR_ARGS, FULL_HUBERT),
-    "small": TreeSpec(SMALL_RENDERER, SMALL_GENERATOR_ARGS, SMALL_HUBERT),
+    "full": TreeSpec(RendererConfig(), FULL_GENERATOR_ARGS, FULL_HUBERT, FULL_XPOSE),
+    "small": TreeSpec(SMALL_RENDERER, SMALL_GENERATOR_ARGS, SMALL_HUBERT, SMALL_XPOSE),
 }
 
 
@@ -130,6 +136,28 @@ def motion_template(seed: int) -> dict[str, np.ndarray]:
     return {k: v.astype(np.float32) for k, v in out.items()}
 
 
+def xpose_state_dict(config: XPoseConfig, seed: int) -> dict[str, torch.Tensor]:
+    """Recipe weights for X-Pose under every official name: each shared MLP drawn once under its first name and
+    the same tensor stored under its aliases; the computed Swin indices left out (as the golden harness did)."""
+    from model.face.xpose.checkpoint import computed_keys, shared_keys
+    from model.face.xpose.model import UniPose
+
+    with torch.device("meta"):
+        net = UniPose(config)
+    aliases, computed = shared_keys(net), set(computed_keys(net))
+    entries = {k: tuple(v.shape) for k, v in net.state_dict().items() if k not in aliases and k not in computed}
+    drawn = {k: torch.from_numpy(v) for k, v in recipe.state_dict(entries, seed).items()}
+    return {k: drawn[aliases.get(k, k)] for k in net.state_dict() if k not in computed}
+
+
+def xpose_prompts(seed: int) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Recipe stand-ins for the CLIP prompt embeddings: {9: (instance (1, 512), keypoints (9, 512)), 68: ...},
+    scaled to the official norms (about 10); the instance row is shared, as in the official files."""
+    instance = 0.45 * recipe.tensor("xpose.text.instance", (1, 512), seed, "normal")
+    return {n: (instance, 0.42 * recipe.tensor(f"xpose.text.keypoints_{n}", (n, 512), seed, "normal"))
+            for n in (9, 68)}
+
+
 def _local(key: str) -> str:
     return next(f.local_path for f in FILES if f.key == key)
 
@@ -137,6 +165,9 @@ def _local(key: str) -> str:
 def write_test_weights(root: str | Path, size: str = "small", seed: int = 0) -> Path:
     """Write the whole tree under ``root`` and return it."""
     from model.audio.encoder import load_encoder_config
+    from model.face.xpose.checkpoint import save_xpose
+    from model.face.xpose.model import TextPrompt
+    from model.face.xpose.prompts import write_embeddings
     from model.motion.checkpoint import COMPUTED_KEYS, save_motion_generator
     from model.motion.generator import MotionGenerator, MotionGeneratorConfig
     from model.motion.template import save_motion_template
@@ -166,4 +197,9 @@ def write_test_weights(root: str | Path, size: str = "small", seed: int = 0) -> 
     template = root / _local("motion_template")
     template.parent.mkdir(parents=True, exist_ok=True)
     save_motion_template(motion_template(seed), template)
+
+    save_xpose(xpose_state_dict(spec.xpose, seed), root / _local("xpose"), spec.xpose)
+    for n, (instance, keypoints) in xpose_prompts(seed).items():
+        write_embeddings(TextPrompt(torch.from_numpy(instance), torch.from_numpy(keypoints)),
+                         root / _local(f"xpose.embedding_{n}"))
     return root

@@ -48,6 +48,8 @@ class XPoseConfig:
     kpt_text_rows: int = 100
     label_book: int = 2000
     pe_temperature: float = 20.0
+    short_side: int = 800
+    max_side: int = 1333
 
     def __post_init__(self) -> None:
         if self.dec_layers <= self.num_box_layers:
@@ -75,5 +77,6 @@ FULL = XPoseConfig()
 #: decoder layers, the fusion and text layers), for fast tests.
 SMALL = XPoseConfig(
     swin=SwinConfig(embed_dim=16, depths=(2, 2, 2, 2), heads=(1, 2, 2, 4)),
-    hidden=32, heads=4, ffn=64, enc_layers=2, dec_layers=3, num_queries=60, num_groups=6,
+    hidden=32, heads=4, ffn=64, enc_layers=2, dec_layers=3, num_queries=60, num_groups=6, short_side=160,
+    max_side=267,
 )

@@ -1,0 +1,57 @@
+"""Every failure of a run becomes a readable ``gr.Error`` (a toast in the page, an ``AppError`` for API clients)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import gradio as gr
+
+from model.audio.decode import AudioError
+from model.checkpoint import CheckpointError
+from model.face.image import ImageError
+from model.face.source_crop import NoFaceError
+from model.motion.template import TemplateError
+from model.video import VideoError
+from model.weights import MissingWeightsError
+
+log = logging.getLogger(__name__)
+
+#: (exception type, title shown before its message), most specific first: several are ValueErrors.
+KNOWN_ERRORS: tuple[tuple[type[BaseException], str], ...] = (
+    (MissingWeightsError, "The model weights are not available"),
+    (CheckpointError, "A weight file could not be loaded"),
+    (TemplateError, "The motion template could not be loaded"),
+    (NoFaceError, "No face found"),
+    (ImageError, "Unusable image"),
+    (AudioError, "Unusable audio"),
+    (VideoError, "The video could not be written"),
+    (ValueError, "Invalid setting"),
+)
+
+
+def readable(exc: BaseException, paths: tuple[str | Path | None, ...] = ()) -> gr.Error:
+    """The ``gr.Error`` for ``exc``: a title and the message, with server-side upload paths shortened to
+    file names. Unexpected errors are logged with their traceback and reported without internals."""
+    for kind, title in KNOWN_ERRORS:
+        if isinstance(exc, kind):
+            message = str(exc)
+            for path in paths:
+                if path:
+                    message = message.replace(str(path), Path(path).name)
+            return gr.Error(f"{title}: {message}", title=title, duration=None)
+    log.exception("unexpected error in a demo run", exc_info=exc)
+    return gr.Error(f"Unexpected error ({type(exc).__name__}); the server log has the details.", duration=None)
+
+
+@contextmanager
+def user_errors(*paths: str | Path | None) -> Iterator[None]:
+    """Re-raise anything but a ``gr.Error`` as :func:`readable` does (``paths``: the run's input files)."""
+    try:
+        yield
+    except gr.Error:
+        raise
+    except Exception as exc:
+        raise readable(exc, paths) from exc

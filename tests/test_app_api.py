@@ -1,0 +1,84 @@
+"""The real app on a local port, driven through gradio_client: /animate, /compare, and readable errors."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from gradio_client import Client, handle_file
+
+from model.audio.decode import SAMPLE_RATE, load_audio
+from tests.app_server import ASSETS, mp4_facts, running_app
+
+SPEECH = ASSETS / "en_hello.wav"
+PORTRAIT = ASSETS / "astronaut_photo.jpg"
+
+
+@pytest.fixture(scope="module")
+def client(small_weights, tmp_path_factory):
+    root = tmp_path_factory.mktemp("app_api")
+    with running_app(root, small_weights) as url:
+        yield Client(url, verbose=False, download_files=str(root / "downloads"))
+
+
+def _seconds(path) -> float:
+    return load_audio(path).size / SAMPLE_RATE
+
+
+def test_named_endpoints(client) -> None:
+    endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    assert {"/animate", "/compare"} <= set(endpoints)
+    names = [p["parameter_name"] for p in endpoints["/animate"]["parameters"]]
+    assert names[:6] == ["image", "audio", "mode", "quality", "guidance_scale", "seed"]
+    assert all(p["parameter_has_default"] for p in endpoints["/animate"]["parameters"][2:])
+
+
+def test_animate_returns_an_mp4(client) -> None:
+    video, info = client.predict(handle_file(str(PORTRAIT)), handle_file(str(SPEECH)), mode="human", quality="fast",
+                                 seed=3, api_name="/animate")
+    kinds, duration, size = mp4_facts(video)
+    assert kinds == {"video": "h264", "audio": "aac"}
+    assert abs(duration - _seconds(SPEECH)) < 0.1
+    assert size == (512, 512)  # pasted back into the 512x512 photo
+    assert "frames" in info and "render" in info and "From the cache" in info
+
+
+def test_compare_reuses_the_motion(client) -> None:
+    images = [handle_file(str(PORTRAIT)), handle_file(str(ASSETS / "hopper_photo.jpg"))]
+    video, info = client.predict(images, [handle_file(str(SPEECH))], "4", "7", "human", "fast", api_name="/compare")
+    kinds, duration, size = mp4_facts(video)
+    assert kinds == {"video": "h264", "audio": "aac"}
+    assert abs(duration - _seconds(SPEECH)) < 0.1
+    assert size == (2 * 320, 320 + 32)  # two cells side by side under their labels
+    assert "2 videos" in info and "reused from the cache for 1 of them" in info
+
+
+@pytest.mark.parametrize(
+    ("image", "audio", "kwargs", "message"),
+    [
+        ("raccoon.jpg", "en_hello.wav", {"mode": "human"}, "No face found"),
+        ("astronaut_photo.jpg", "en_gettysburg_long.mp3", {}, "above the limit of 30 s"),
+        ("tiny.png", "en_hello.wav", {}, "Unusable image: image is 16x16"),
+        ("astronaut_photo.jpg", "astronaut_photo.jpg", {}, "Unusable audio"),
+        ("astronaut_photo.jpg", "en_hello.wav", {"crop_mode": "manual box", "face_box": "1, 2"}, "x, y, w, h"),
+    ],
+)
+def test_errors_are_readable(client, tmp_path, image, audio, kwargs, message) -> None:
+    from gradio_client.exceptions import AppError
+
+    cv2.imwrite(str(tmp_path / "tiny.png"), np.zeros((16, 16, 3), np.uint8))
+    files = [tmp_path / name if name == "tiny.png" else ASSETS / name for name in (image, audio)]
+    with pytest.raises(AppError, match=message) as info:
+        client.predict(*(handle_file(str(f)) for f in files), quality="fast", api_name="/animate", **kwargs)
+    assert "Traceback" not in str(info.value)
+    assert "gradio" not in str(info.value)  # server-side upload paths are shortened to file names
+
+
+def test_missing_weights_fail_with_the_list(tmp_path) -> None:
+    from gradio_client.exceptions import AppError
+
+    with running_app(tmp_path, tmp_path / "no_weights") as url:
+        c = Client(url, verbose=False, download_files=str(tmp_path / "downloads"))
+        with pytest.raises(AppError, match="weights are not available") as info:
+            c.predict(handle_file(str(PORTRAIT)), handle_file(str(SPEECH)), quality="fast", api_name="/animate")
+    assert "warping_module.pth" in str(info.value) and "JOYVASA_WEIGHTS" in str(info.value)

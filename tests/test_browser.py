@@ -1,0 +1,75 @@
+"""The page in a real browser: Debian's chromium driven by Playwright (``scripts/install_browser.sh``).
+
+Skipped only where chromium is not installed, and never under CI (``CI`` set), which must have it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.app_server import ASSETS, running_app
+
+CHROMIUM = Path("/usr/bin/chromium")
+#: A copy of the latest screenshot outside pytest's temporary folders, for people to look at.
+STABLE_SCREENSHOT = Path(os.environ.get("JOYVASA_SCREENSHOT", "/tmp/joyvasa_demo_screenshot.png"))
+NO_NETWORK = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+              "--disable-component-update", "--disable-sync"]
+RENDER_TIMEOUT_MS = 180_000
+DURATION_JS = """video => new Promise(done => {
+    if (video.readyState >= 1) done(video.duration);
+    else video.addEventListener("loadedmetadata", () => done(video.duration), {once: true});
+})"""
+
+if not CHROMIUM.exists() and not os.environ.get("CI"):
+    pytest.skip(f"{CHROMIUM} is not installed (run scripts/install_browser.sh as root)", allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is in requirements-test.txt")
+
+
+@pytest.fixture(scope="module")
+def app_url(small_weights, tmp_path_factory):
+    with running_app(tmp_path_factory.mktemp("app_browser"), small_weights) as url:
+        yield url
+
+
+@pytest.fixture
+def page(app_url):
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=NO_NETWORK)
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        page.goto(app_url, wait_until="networkidle")
+        yield page
+        browser.close()
+
+
+def _result_duration(page) -> float:
+    """Wait for the result video to get a served mp4 source, then read its duration in the page."""
+    video = page.locator("video").first
+    sync_api.expect(video).to_have_attribute("src", re.compile(r"gradio_api/file=.*\.mp4"), timeout=RENDER_TIMEOUT_MS)
+    return video.evaluate(DURATION_JS)
+
+
+def test_upload_and_generate(page, tmp_path) -> None:
+    page.locator("input[type=file]").nth(0).set_input_files(str(ASSETS / "astronaut_photo.jpg"))
+    page.locator("input[type=file]").nth(1).set_input_files(str(ASSETS / "en_hello.wav"))
+    page.get_by_label("fast").first.check()
+    page.get_by_role("button", name="Crop").click()  # open the crop group: its preview follows the upload
+    sync_api.expect(page.get_by_text("Haar cascade").first).to_be_visible(timeout=30_000)
+    page.get_by_role("button", name="Generate").click()
+    duration = _result_duration(page)
+    assert 4.0 < duration < 4.3  # en_hello.wav lasts 4.1 s
+    sync_api.expect(page.get_by_label("Timings and cache").first).to_have_value(re.compile("From the cache"))
+    shot = tmp_path / "animate.png"
+    page.screenshot(path=str(shot), full_page=True)
+    shutil.copy(shot, STABLE_SCREENSHOT)
+
+
+def test_cached_example(page, tmp_path) -> None:
+    page.get_by_role("gridcell", name="en_hello.wav").first.click()  # the first example row
+    duration = _result_duration(page)
+    assert 4.0 < duration < 4.3  # the first example speaks en_hello.wav
+    page.screenshot(path=str(tmp_path / "example.png"), full_page=True)
