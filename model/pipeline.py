@@ -169,7 +169,9 @@ class Animator:
     def detector(self, mode: str, prefer: str) -> FaceDetector:
         with self._lock:
             if (mode, prefer) not in self._detectors:
-                detector = build_detector(self.weights(mode), prefer=prefer, animal=mode == "animal")
+                detector = build_detector(
+                    self.weights(mode), prefer=prefer, animal=mode == "animal", device=str(self.device)
+                )
                 self._detectors[mode, prefer] = detector
             return self._detectors[mode, prefer]
 
@@ -177,7 +179,7 @@ class Animator:
         """Cache-key revision of the weights behind a stage (cheap fingerprint, computed once)."""
         keys = {
             "source": [f"{mode}.appearance_feature_extractor", f"{mode}.motion_extractor", f"{mode}.renderer_config",
-                       "det_10g", "2d106det", "landmark"],
+                       "det_10g", "2d106det", "landmark", "xpose", "xpose.embedding_9", "xpose.embedding_68"],
             "generator": ["motion_generator", "hubert_config"],
         }[name]
         with self._lock:
