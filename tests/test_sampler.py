@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 
 import numpy as np
@@ -10,7 +11,7 @@ import torch
 from diffusers import DDPMScheduler
 
 from model.motion.noise import ExplicitNoise, SeededNoise
-from model.motion.sampler import GuidedDenoiser, SamplerConfig, sample_window
+from model.motion.sampler import GuidedDenoiser, SamplerConfig, make_fast_scheduler, sample_window
 from model.testweights.recipe import noise as recipe_noise
 from tests.golden import load_case
 from tests.motion_fixtures import tiny_generator
@@ -52,6 +53,18 @@ class CallCounter:
 
     def __exit__(self, *exc) -> None:
         self.handle.remove()
+
+
+@pytest.mark.parametrize("kind", ["ddim", "dpmsolver++"])
+def test_fast_schedules_never_repeat_a_step_and_stay_finite(kind):
+    """Every step count up to T gives strictly decreasing steps (a repeated one is a zero-length step: NaN)."""
+    generator = tiny_generator(n_diff_steps=20)
+    for num_steps in range(1, 21):
+        scheduler = make_fast_scheduler(kind, generator.diffusion_sched.betas)
+        scheduler.set_timesteps(num_steps)
+        steps = scheduler.timesteps.tolist()
+        assert len(steps) == num_steps and all(a > b for a, b in itertools.pairwise(steps)), (num_steps, steps)
+    assert torch.isfinite(run(generator, SamplerConfig(kind=kind, num_steps=20, seed=0))).all()
 
 
 @pytest.mark.parametrize("kind", ["ddim", "dpmsolver++"])

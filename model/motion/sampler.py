@@ -135,11 +135,14 @@ def make_fast_scheduler(kind: FastSamplerKind, betas: torch.Tensor) -> DDIMSched
         trained_betas=betas[1:].detach().cpu().double().numpy(),
         prediction_type="sample",
     )
+    # 'trailing' starts at the last trained step, the only one where x_T ~ N(0, I) is right; DPM-Solver's
+    # default 'linspace' rounding also repeats a timestep when num_steps == T (a zero-length step: NaN).
     if kind == "ddim":
-        # 'trailing' starts at the last trained step, the only one where x_T ~ N(0, I) is right.
         return DDIMScheduler(**common, clip_sample=False, set_alpha_to_one=True, timestep_spacing="trailing")
     if kind == "dpmsolver++":
-        return DPMSolverMultistepScheduler(**common, algorithm_type="dpmsolver++", solver_order=2)
+        return DPMSolverMultistepScheduler(
+            **common, algorithm_type="dpmsolver++", solver_order=2, timestep_spacing="trailing"
+        )
     raise ValueError(f"no fast scheduler named {kind!r}")
 
 
