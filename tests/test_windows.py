@@ -101,8 +101,8 @@ def test_context_chaining_and_shared_initial_state(monkeypatch):
 
 
 def test_long_audio_gives_the_official_frame_count_window_by_window(monkeypatch):
-    """60 s of audio: 1503 frames; HuBERT sees one window at a time (bounded memory)."""
-    generator = tiny_generator()
+    """60 s of audio: 1503 frames in 16 windows of the official 100 frames; HuBERT sees one 4 s window at a time."""
+    generator = tiny_generator(n_motions=100)
     seen = []
     extract = generator.extract_audio_feature
 
@@ -115,9 +115,9 @@ def test_long_audio_gives_the_official_frame_count_window_by_window(monkeypatch)
     done = []
     coef = sample_motion(generator, audio, SamplerConfig(kind="ddim", num_steps=2, seed=0),
                          progress=lambda w: done.append((w.index, w.n_windows)))
-    plan = WindowPlan(len(audio), 6, 25)
+    plan = WindowPlan(len(audio), 100, 25)
     assert coef.shape == (official_frames(len(audio)), 5) == (1503, 5)
-    assert seen == [(1, 3840)] * plan.n_windows
+    assert seen == [(1, 64000)] * plan.n_windows == [(1, 64000)] * 16
     assert done == [(i, plan.n_windows) for i in range(plan.n_windows)]
 
 
