@@ -11,7 +11,7 @@ from model.video import VideoOptions
 #: Sampler quality presets: (sampler kind, steps; None = all the model's diffusion steps).
 PRESETS: dict[str, tuple[str, int | None]] = {
     "exact": ("ddpm", None),  # the official sampler, every diffusion step
-    "balanced": ("dpmsolver++", 15),
+    "balanced": ("dpmsolver++", 25),
     "fast": ("ddim", 10),
 }
 DEFAULT_PRESET = "balanced"

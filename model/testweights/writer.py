@@ -66,7 +66,7 @@ FULL_GENERATOR_ARGS = {
     "n_diff_steps": 500, "diff_schedule": "cosine", "target": "sample", "fps": 25, "pad_mode": "zero",
     "use_indicator": True, "architecture": "decoder", "guiding_conditions": "audio,", "cfg_mode": "incremental",
 }
-SMALL_GENERATOR_ARGS = {**FULL_GENERATOR_ARGS, "feature_dim": 32, "n_diff_steps": 20}
+SMALL_GENERATOR_ARGS = {**FULL_GENERATOR_ARGS, "feature_dim": 32, "n_diff_steps": 50}
 
 #: HuBERT configs (chinese-hubert-base config.json fields). Small keeps the conv strides, so the
 #: 50 Hz frame rate and the official padding arithmetic are unchanged.
