@@ -24,7 +24,10 @@ EXAMPLES = (
     ("raccoon.jpg", "zh_nihao.mp3", "animal"),
     ("hopper_photo.jpg", "en_gettysburg_long.mp3", "human"),
 )
-PRESET_HELP = "exact: the official sampler (every diffusion step) · balanced: DPM-Solver++ 15 · fast: DDIM 10"
+PRESET_HELP = (
+    f"exact: the official sampler (every diffusion step) · balanced: DPM-Solver++ {PRESETS['balanced'][1]} · "
+    f"fast: DDIM {PRESETS['fast'][1]}"
+)
 
 
 def _limits_line(settings: DemoSettings) -> str:
