@@ -228,7 +228,9 @@ class Animator:
             motion = decode_motion(coef, template, fps=generator.config.fps)
             motion = smooth_motion(motion) if options.smooth else motion
         with stage("render"):
-            result.n_frames, result.size, note = self._render(crop, source, motion, audio, out_path, options, report)
+            result.n_frames, result.size, note = self._render(
+                crop, source, motion, audio, len(pcm), out_path, options, report
+            )
             result.notes.append(note)
         return result
 
@@ -290,8 +292,8 @@ class Animator:
         return coef, False
 
     def _render(
-        self, crop: SourceCrop, source: PreparedSource, motion: MotionSequence, audio: str | Path, out_path: str | Path,
-        options: AnimateOptions, report: Progress,
+        self, crop: SourceCrop, source: PreparedSource, motion: MotionSequence, audio: str | Path, n_samples: int,
+        out_path: str | Path, options: AnimateOptions, report: Progress,
     ) -> tuple[int, tuple[int, int], str]:
         nets = self.renderer(options.mode)
         composition = options.effective_composition
@@ -304,7 +306,7 @@ class Animator:
             paste = _paste_function(crop, nets.config.output_size, self.device)
         dtype = HALF_PRECISION.get(options.half) if options.half else None
         video_options = dataclasses.replace(options.video, fps=round(motion.fps))
-        with VideoWriter(out_path, audio, video_options) as writer:
+        with VideoWriter(out_path, audio, video_options, n_audio_samples=n_samples) as writer:
             total = min(len(x_d), writer.frames_needed)
             for frames in render(nets, source, x_d[:total], batch_size=options.batch_size, dtype=dtype):
                 writer.write(paste(frames) if paste else frames)

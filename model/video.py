@@ -198,11 +198,21 @@ class VideoWriter:
     fewer arrive, :meth:`close` repeats the last one to the end of the audio, with a warning.
     """
 
-    def __init__(self, out_path: str | Path, audio_path: str | Path, options: VideoOptions | None = None) -> None:
+    def __init__(
+        self,
+        out_path: str | Path,
+        audio_path: str | Path,
+        options: VideoOptions | None = None,
+        n_audio_samples: int | None = None,
+    ) -> None:
+        """``n_audio_samples``: the audio's length at 16 kHz when the caller has already decoded it
+        (decoded here otherwise)."""
         self.options = VideoOptions() if options is None else options
         self.out_path = Path(out_path)
         fps = self.options.fps
-        n_audio = load_audio(audio_path, max_seconds=self.options.max_audio_seconds).size
+        n_audio = n_audio_samples
+        if n_audio is None:
+            n_audio = load_audio(audio_path, max_seconds=self.options.max_audio_seconds).size
         #: Audio duration in seconds (16 kHz decoding, as the motion generator sees it).
         self.audio_seconds = n_audio / SAMPLE_RATE
         #: ceil(audio_seconds * fps), in integers to avoid float rounding at exact frame boundaries.

@@ -120,6 +120,16 @@ def test_motion_length_is_trimmed_to_the_audio(tmp_path):
     assert len(decoded_video(out)) == math.ceil(n / 640) == motion_frames - 3
 
 
+def test_a_known_audio_length_skips_decoding_and_gives_the_same_frame_count(tmp_path, monkeypatch):
+    source = audio(tmp_path, seconds=2.0)
+    n = load_audio(source).size
+    monkeypatch.setattr("model.video.load_audio", lambda *a, **k: pytest.fail("audio decoded again"))
+    with VideoWriter(tmp_path / "v.mp4", source, FAST, n_audio_samples=n) as writer:
+        assert writer.frames_needed == math.ceil(n / 640)
+        writer.write(np.stack(list(frames(writer.frames_needed))))
+    assert len(decoded_video(tmp_path / "v.mp4")) == math.ceil(n / 640)
+
+
 def test_write_video_stops_consuming_once_complete(tmp_path):
     source = audio(tmp_path)
     consumed = []
