@@ -35,9 +35,10 @@ from model.face.image import load_image
 from model.face.paste import TorchPasteBack, paste_back, prepare_paste_back
 from model.face.source_crop import CropOptions, SourceCrop, crop_source
 from model.motion.checkpoint import load_motion_generator
+from model.motion.generate import motion_from_coefficients
 from model.motion.generator import MotionGenerator
 from model.motion.sampler import SamplerConfig
-from model.motion.sequence import MotionSequence, decode_motion, smooth_motion
+from model.motion.sequence import MotionSequence
 from model.motion.template import MotionTemplate, load_motion_template
 from model.motion.windows import audio_features, sample_motion
 from model.render.composition import CompositionOptions, SourceMotion, driving_keypoints
@@ -225,8 +226,7 @@ class Animator:
         with stage("motion"):
             coef, hit = self._motion(generator, pcm, features, key, options, report)
             result.cache_hits["motion"] = hit
-            motion = decode_motion(coef, template, fps=generator.config.fps)
-            motion = smooth_motion(motion) if options.smooth else motion
+            motion = motion_from_coefficients(coef, template, generator.config.fps, options.smooth)
         with stage("render"):
             result.n_frames, result.size, note = self._render(
                 crop, source, motion, audio, len(pcm), out_path, options, report

@@ -32,5 +32,12 @@ def generate_motion(
     """
     config = SamplerConfig() if sampler_config is None else sampler_config
     coef = sample_motion(generator, audio, config, noise, progress)
-    motion = decode_motion(coef, template, fps=generator.config.fps)
+    return motion_from_coefficients(coef, template, generator.config.fps, smooth)
+
+
+def motion_from_coefficients(
+    coef: np.ndarray | torch.Tensor, template: MotionTemplate, fps: float, smooth: bool = True
+) -> MotionSequence:
+    """Normalised coefficients (n, m) -> the decoded sequence, EMA-smoothed unless ``smooth`` is False."""
+    motion = decode_motion(coef, template, fps=fps)
     return smooth_motion(motion) if smooth else motion
