@@ -28,10 +28,10 @@ from typing import Literal
 import numpy as np
 import torch
 
-from model.audio.decode import load_audio
+from model.audio.decode import Speech
 from model.cache import FeatureCache, audio_key, motion_key, source_key, weights_fingerprint
-from model.face.detector import FaceDetector, build_detector
-from model.face.image import load_image
+from model.face.detector import FaceDetector, MemoDetector, build_detector
+from model.face.image import SourceImage
 from model.face.paste import TorchPasteBack, paste_back, prepare_paste_back
 from model.face.source_crop import CropOptions, SourceCrop, crop_source
 from model.motion.checkpoint import load_motion_generator
@@ -123,7 +123,8 @@ def pick_device(device: str | torch.device | None) -> torch.device:
 
 
 class Animator:
-    """Loads weights lazily and turns (image, audio) into an mp4; safe to share between threads."""
+    """Loads weights (lazily, or up front with :meth:`preload`) and turns (image, audio) into an mp4; safe to
+    share between threads."""
 
     def __init__(
         self,
@@ -131,9 +132,12 @@ class Animator:
         device: str | torch.device | None = None,
         cache: FeatureCache | None = None,
         download: bool = True,
+        detector_device: str | torch.device | None = None,
     ) -> None:
         self.weights_dir = weights_dir
         self.device = pick_device(device)
+        #: Where face detection runs (the demo keeps it on the CPU, beside a GPU render); default: ``device``.
+        self.detector_device = pick_device(detector_device) if detector_device is not None else self.device
         self.cache = cache if cache is not None else FeatureCache(enabled=False)
         self.download = download
         self._lock = threading.RLock()
@@ -167,14 +171,39 @@ class Animator:
             assert self._template is not None
             return self._generator, self._template
 
-    def detector(self, mode: str, prefer: str) -> FaceDetector:
+    def detector(self, mode: str, prefer: str = "auto") -> FaceDetector:
+        """The face detector of ``mode`` (remembering its answers per image), built once."""
         with self._lock:
             if (mode, prefer) not in self._detectors:
                 detector = build_detector(
-                    self.weights(mode), prefer=prefer, animal=mode == "animal", device=str(self.device)
+                    self.weights(mode), prefer=prefer, animal=mode == "animal", device=str(self.detector_device)
                 )
-                self._detectors[mode, prefer] = detector
+                self._detectors[mode, prefer] = MemoDetector(detector)
             return self._detectors[mode, prefer]
+
+    def preload(self, mode: str) -> None:
+        """Resolve (downloading if allowed), verify and load everything ``mode`` needs, so no run pays for it."""
+        self.renderer(mode)
+        self.generator(mode)
+        self.detector(mode)
+        self.revision("source", mode)
+        self.revision("generator", mode)
+
+    def loaded(self) -> list[str]:
+        """What is loaded now, in words (for a status panel)."""
+        with self._lock:
+            parts = [f"{mode} renderer (F, M, W, G, S) on {self.device}" for mode in self._renderers]
+            if self._generator is not None:
+                parts.append(f"motion generator and HuBERT on {self.device}")
+            parts += [f"{mode} face detector: {d.name} on {self.detector_device}"
+                      for (mode, _), d in self._detectors.items()]
+            return parts
+
+    def crop(self, image: SourceImage, options: AnimateOptions) -> SourceCrop:
+        """The face crop a run with ``options`` makes of ``image`` (detection is remembered per image, so the
+        preview, the up-front checks and the run detect once). Raises :class:`NoFaceError` or a ValueError
+        (face index past the faces found, manual box outside the image) with a readable message."""
+        return crop_source(image.pixels, options.mode, options.crop, self.detector(options.mode, options.detector))
 
     def revision(self, name: str, mode: str) -> str:
         """Cache-key revision of the weights behind a stage (cheap fingerprint, computed once)."""
@@ -193,13 +222,14 @@ class Animator:
     # -- the run ---------------------------------------------------------------------------------
     def animate(
         self,
-        image: str | Path | bytes,
-        audio: str | Path,
+        image: str | Path | bytes | SourceImage,
+        audio: str | Path | Speech,
         out_path: str | Path,
         options: AnimateOptions = AnimateOptions(),
         progress: Progress | None = None,
     ) -> AnimationResult:
-        """Animate ``image`` (a path or the file's bytes) with ``audio`` (a path) into ``out_path`` (mp4)."""
+        """Animate ``image`` (a path, the file's bytes, or already decoded) with ``audio`` (a path, or already
+        decoded) into ``out_path`` (mp4)."""
         report = progress or (lambda stage, fraction: None)
         result = AnimationResult(path=Path(out_path), n_frames=0, size=(0, 0))
 
@@ -212,11 +242,11 @@ class Animator:
             report(name, 1.0)
 
         with stage("inputs"):
-            image_bytes = image if isinstance(image, bytes) else Path(image).read_bytes()
-            picture = load_image(image_bytes)
-            pcm = load_audio(audio, max_seconds=options.video.max_audio_seconds)
+            picture = SourceImage.read(image)
+            speech = Speech.read(audio, max_seconds=options.video.max_audio_seconds)
+            pcm = speech.samples
         with stage("source"):
-            crop, source, hit = self._source(picture, image_bytes, options)
+            crop, source, hit = self._source(picture, options)
             result.cache_hits["source"] = hit
             result.notes.append(crop.note)
         with stage("audio features"):
@@ -229,17 +259,15 @@ class Animator:
             motion = motion_from_coefficients(coef, template, generator.config.fps, options.smooth)
         with stage("render"):
             result.n_frames, result.size, note = self._render(
-                crop, source, motion, audio, len(pcm), out_path, options, report
+                crop, source, motion, speech.path, len(pcm), out_path, options, report
             )
             result.notes.append(note)
         return result
 
-    def _source(
-        self, picture: np.ndarray, image_bytes: bytes, options: AnimateOptions
-    ) -> tuple[SourceCrop, PreparedSource, bool]:
+    def _source(self, picture: SourceImage, options: AnimateOptions) -> tuple[SourceCrop, PreparedSource, bool]:
         nets = self.renderer(options.mode)
         detector = self.detector(options.mode, options.detector)
-        key = source_key(image_bytes, {"crop": options.crop, "detector": detector.name}, options.mode,
+        key = source_key(picture.data, {"crop": options.crop, "detector": detector.name}, options.mode,
                          self.revision("source", options.mode))
         stored = self.cache.get(key)
         if stored is not None:
@@ -248,7 +276,7 @@ class Animator:
             info = {k: torch.from_numpy(stored[f"kp_{k}"]).to(self.device) for k in _KP_FIELDS}
             motion = SourceMotion.from_kp_info(info, lip_ratio)
             return crop, attach_source(nets, torch.from_numpy(stored["feature_3d"]).to(self.device), motion), True
-        crop = crop_source(picture, options.mode, options.crop, detector)
+        crop = self.crop(picture, options)
         lip_ratio = None if crop.landmarks is None else float(lip_close_ratio(crop.landmarks[None])[0, 0])
         source = prepare_source(nets, crop.crop_256, lip_ratio)
         self.cache.put(key, {
@@ -277,7 +305,11 @@ class Animator:
         sampler = options.sampler
         key = None
         if sampler.seed is not None:
-            settings = {"kind": sampler.kind, "steps": sampler.steps_for(generator.config.n_diff_steps)}
+            # The seeded noise is drawn on the sampling device, and CPU and CUDA generators draw different
+            # numbers for one seed: the device type is part of what makes the motion.
+            settings = {"kind": sampler.kind, "steps": sampler.steps_for(generator.config.n_diff_steps),
+                        "precompute_memory": sampler.precompute_memory, "noise_device": self.device.type,
+                        "denoiser": generator.settings}
             key = motion_key(audio_entry, sampler.seed, settings, {"cfg_scale": sampler.cfg_scale},
                              self.revision("generator", options.mode))
             stored = self.cache.get(key)

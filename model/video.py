@@ -40,6 +40,7 @@ import torch
 from av.video.reformatter import ColorPrimaries, ColorRange, Colorspace, ColorTrc, VideoReformatter
 
 from model.audio.decode import DEFAULT_MAX_SECONDS, SAMPLE_RATE, load_audio
+from model.validation import Range, check_number
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,10 @@ X264_PRESETS = (
 )
 #: Sample rates the AAC encoder accepts; other input rates go to the next one up.
 _AAC_RATES = (7350, 8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000, 64000, 88200, 96000)
+
+
+#: libx264's constant rate factors: 0 (lossless) to 51.
+CRF_RANGE = Range(0, 51)
 
 
 class VideoError(RuntimeError):
@@ -77,8 +82,8 @@ class VideoOptions:
     def __post_init__(self) -> None:
         if not isinstance(self.fps, int) or self.fps < 1:
             raise ValueError(f"fps must be a positive int, got {self.fps!r}")
-        if not 0 <= self.crf <= 51:
-            raise ValueError(f"crf must lie in 0..51, got {self.crf!r}")
+        check_number("video quality (CRF)", self.crf, CRF_RANGE, integer=True)
+        check_number("maximum audio length", self.max_audio_seconds, Range(0.1, 24 * 3600))
         if self.preset not in X264_PRESETS:
             raise ValueError(f"unknown x264 preset {self.preset!r}; choose one of {X264_PRESETS}")
         if self.audio_bitrate < 8000:

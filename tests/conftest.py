@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 os.environ["HF_HUB_OFFLINE"] = "1"
+# Digests of weight files and computed prompt embeddings are remembered in the cache folder: never the user's.
+os.environ.setdefault("JOYVASA_CACHE_DIR", tempfile.mkdtemp(prefix="joyvasa-tests-"))
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import wave
 
+import av
 import numpy as np
 import pytest
 
@@ -70,16 +71,56 @@ def test_empty_file(tmp_path):
 
 def test_text_file(tmp_path):
     (tmp_path / "notes.mp3").write_text("this is not audio\n" * 50)
-    with pytest.raises(AudioError, match="not a readable audio file"):
+    with pytest.raises(AudioError, match=r"notes\.mp3: not an audio file this app reads"):
         load_audio(tmp_path / "notes.mp3")
 
 
-def test_image_has_no_audio_stream(tmp_path):
+def test_an_image_is_not_audio(tmp_path):
     pil = pytest.importorskip("PIL.Image")
     path = tmp_path / "face.png"
     pil.fromarray(np.full((32, 32, 3), 128, np.uint8)).save(path)
+    with pytest.raises(AudioError, match="not an audio file"):
+        load_audio(path)
+
+
+def test_a_video_without_sound_has_no_audio_stream(tmp_path):
+    path = tmp_path / "silent_film.mp4"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width = stream.height = 64
+        stream.pix_fmt = "yuv420p"
+        for _ in range(3):
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(np.zeros((64, 64, 3), np.uint8), format="rgb24")))
+        container.mux(stream.encode(None))
     with pytest.raises(AudioError, match="no audio stream"):
         load_audio(path)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["#EXTM3U\n#EXTINF:10,\nhttp://example.com/a.mp3\n", "ffconcat version 1.0\nfile /etc/passwd\n",
+     "[playlist]\nFile1=http://example.com/a.mp3\n"],
+)
+def test_playlists_and_other_indirections_are_never_opened(tmp_path, text, monkeypatch):
+    path = tmp_path / "speech.m3u8"
+    path.write_text(text)
+    opened = []
+    monkeypatch.setattr(av, "open", lambda *a, **k: opened.append(a))
+    with pytest.raises(AudioError, match="not an audio file this app reads"):
+        load_audio(path)
+    assert opened == []  # refused before FFmpeg sees it
+
+
+def test_a_wav_header_without_channels_gets_a_clear_message(tmp_path):
+    path = write_audio(tmp_path / "tone.wav", tone(16000, 1), 16000)
+    data = bytearray(path.read_bytes())
+    data[22:24] = (0).to_bytes(2, "little")  # NumChannels = 0
+    path.write_bytes(bytes(data))
+    with pytest.raises(AudioError) as info:
+        load_audio(path)
+    message = str(info.value)
+    assert message.startswith("tone.wav: ") and str(tmp_path) not in message
+    assert "damaged" in message or "invalid" in message
 
 
 def test_zero_samples(tmp_path):

@@ -17,6 +17,7 @@ from model.face.source_crop import CropOptions, NoFaceError
 from model.motion.sampler import SamplerConfig
 from model.pipeline import AnimateOptions, Animator
 from model.testweights import recipe
+from model.weights import FILES_BY_KEY, write_local_manifest
 from tests.audio_fixtures import write_audio
 from tests.face_fixtures import TinyFace, image_with_faces, layout_106, write_2d106det, write_det_10g, write_landmark
 
@@ -112,6 +113,7 @@ def test_onnx_detector_path_in_the_weights_tree(small_weights, face_image, tmp_p
     write_2d106det(buffalo / "2d106det.onnx", layout_106())
     # refiner output in [0, 1] of its 224 crop: any plausible spread of points
     write_landmark(tree / "liveportrait/landmark.onnx", np.random.default_rng(0).uniform(0.3, 0.7, (203, 2)))
+    write_local_manifest(tree, FILES_BY_KEY, "test tree with tiny ONNX stand-ins")
     animator = Animator(tree, device="cpu")
     result = animator.animate(
         face_image,

@@ -7,11 +7,15 @@ channel is resampled first and the mean taken after. Video files work too (first
 
 from __future__ import annotations
 
+import logging
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import av
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16000
 #: Longest accepted input by default: 10 minutes.
@@ -23,6 +27,26 @@ class AudioError(ValueError):
     """An audio input that cannot be used: missing, unreadable, without samples, or too long."""
 
 
+#: Containers accepted (FFmpeg demuxer names), each recognised by its leading bytes before FFmpeg sees the file:
+#: only local media files are opened, never playlists or other files that make FFmpeg open further URLs.
+ALLOWED_DEMUXERS = frozenset({
+    "wav", "w64", "mp3", "aac", "flac", "ogg", "mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm", "aiff", "caf", "amr",
+})
+
+
+def _looks_like_media(head: bytes) -> bool:
+    """Whether the first bytes are those of an allowed container (see :data:`ALLOWED_DEMUXERS`)."""
+    if head[:4] in (b"RIFF", b"RF64", b"BW64") and head[8:12] == b"WAVE":
+        return True
+    if head[:4] == b"riff" or head[4:8] == b"ftyp":  # Sony Wave64, ISO media (mp4, m4a, mov, 3gp)
+        return True
+    if head[:3] == b"ID3" or head[:4] in (b"fLaC", b"OggS", b"caff", b"\x1aE\xdf\xa3") or head[:5] == b"#!AMR":
+        return True
+    if head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
+        return True
+    return len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0  # MPEG audio or ADTS frame sync
+
+
 def _declared_seconds(container: av.container.InputContainer, stream: av.audio.stream.AudioStream) -> float | None:
     """Duration announced by the container or the stream header, if any (it may be an estimate)."""
     if container.duration is not None:
@@ -32,39 +56,56 @@ def _declared_seconds(container: av.container.InputContainer, stream: av.audio.s
     return None
 
 
-def _too_long(path: Path, seconds: float, max_seconds: float) -> AudioError:
+def _too_long(name: str, seconds: float, max_seconds: float) -> AudioError:
     return AudioError(
-        f"{path}: audio is {seconds:.1f} s long, above the limit of {max_seconds:.0f} s; "
+        f"{name}: the audio is {seconds:.1f} s long, above the limit of {max_seconds:g} s; "
         "cut it into shorter parts or raise the limit (max_seconds)"
     )
 
 
-def load_audio(path: str | Path, max_seconds: float = DEFAULT_MAX_SECONDS) -> np.ndarray:
-    """Decode the first audio stream of ``path`` to (N,) float32 samples at 16 kHz, mono.
+def _open(path: Path) -> av.container.InputContainer:
+    """Open a local media file of an allowed container, with clear errors (no FFmpeg internals)."""
+    name = path.name
+    if not path.exists():
+        raise AudioError(f"{name}: no such file; give the path of an audio file ({_FORMATS_HINT})")
+    if not path.is_file():
+        raise AudioError(f"{name}: not a file; give the path of an audio file ({_FORMATS_HINT})")
+    with path.open("rb") as f:
+        head = f.read(16)
+    if not head:
+        raise AudioError(f"{name}: the file is empty; give an audio file ({_FORMATS_HINT})")
+    if not _looks_like_media(head):
+        raise AudioError(f"{name}: not an audio file this app reads; use {_FORMATS_HINT}")
+    try:
+        container = av.open(str(path), options={"protocol_whitelist": "file"})
+    except (av.FFmpegError, ValueError, UnicodeDecodeError, OSError) as exc:
+        log.info("cannot open %s: %s", name, exc)
+        raise AudioError(f"{name}: the file is damaged or not a supported audio file; use {_FORMATS_HINT}") from exc
+    if container.format.name not in ALLOWED_DEMUXERS:
+        container.close()
+        raise AudioError(f"{name}: {container.format.name} files are not accepted; use {_FORMATS_HINT}")
+    return container
 
-    Raises :class:`AudioError` when the file is missing, empty, not a media file, has no audio
-    stream, decodes to zero samples, contains non-finite samples, or is longer than
-    ``max_seconds`` (checked from the header before decoding, then while decoding). Silence is
-    valid input.
+
+def load_audio(path: str | Path, max_seconds: float = DEFAULT_MAX_SECONDS) -> np.ndarray:
+    """Decode the first audio stream of the local file ``path`` to (N,) float32 samples at 16 kHz, mono.
+
+    Raises :class:`AudioError` (naming the file, never its folder) when the file is missing, empty, not a
+    media file of an allowed container, has no audio stream, decodes to zero samples, contains non-finite
+    samples, or is longer than ``max_seconds`` (checked from the header before decoding, then while
+    decoding). Silence is valid input.
     """
     path = Path(path)
-    if not path.exists():
-        raise AudioError(f"{path}: no such file; give the path of an audio file ({_FORMATS_HINT})")
-    if not path.is_file():
-        raise AudioError(f"{path}: not a file; give the path of an audio file ({_FORMATS_HINT})")
-    if path.stat().st_size == 0:
-        raise AudioError(f"{path}: the file is empty; give an audio file ({_FORMATS_HINT})")
-    try:
-        container = av.open(str(path))
-    except (av.FFmpegError, ValueError, UnicodeDecodeError) as exc:
-        raise AudioError(f"{path}: not a readable audio file ({exc}); use {_FORMATS_HINT}") from exc
-    with container:
+    name = path.name
+    with _open(path) as container:
         if not container.streams.audio:
-            raise AudioError(f"{path}: the file has no audio stream; give an audio file ({_FORMATS_HINT})")
+            raise AudioError(f"{name}: the file has no audio stream; give an audio file ({_FORMATS_HINT})")
         stream = container.streams.audio[0]
+        if not stream.codec_context.channels or not stream.codec_context.sample_rate:
+            raise AudioError(f"{name}: the audio header is invalid (no channels or no sample rate)")
         declared = _declared_seconds(container, stream)
         if declared is not None and declared > max_seconds:
-            raise _too_long(path, declared, max_seconds)
+            raise _too_long(name, declared, max_seconds)
         limit = math.ceil(max_seconds * SAMPLE_RATE)
         resampler = av.AudioResampler(format="fltp", rate=SAMPLE_RATE)  # planar float, input layout kept
         chunks: list[np.ndarray] = []
@@ -75,17 +116,34 @@ def load_audio(path: str | Path, max_seconds: float = DEFAULT_MAX_SECONDS) -> np
                     chunks.append(out.to_ndarray().mean(axis=0, dtype=np.float32))
                     n_samples += out.samples
                 if n_samples > limit:
-                    raise _too_long(path, n_samples / SAMPLE_RATE, max_seconds)
+                    raise _too_long(name, n_samples / SAMPLE_RATE, max_seconds)
             chunks.extend(out.to_ndarray().mean(axis=0, dtype=np.float32) for out in resampler.resample(None))
         except (av.FFmpegError, ValueError) as exc:
             if isinstance(exc, AudioError):
                 raise
-            raise AudioError(f"{path}: decoding failed ({exc}); the file may be corrupt or truncated") from exc
+            log.info("decoding %s failed: %s", name, exc)
+            raise AudioError(f"{name}: decoding failed; the file may be damaged or truncated") from exc
     samples = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
     if samples.size == 0:
-        raise AudioError(f"{path}: the audio stream holds no samples")
+        raise AudioError(f"{name}: the audio stream holds no samples")
     if samples.size > limit:
-        raise _too_long(path, samples.size / SAMPLE_RATE, max_seconds)
+        raise _too_long(name, samples.size / SAMPLE_RATE, max_seconds)
     if not np.all(np.isfinite(samples)):
-        raise AudioError(f"{path}: the audio holds NaN or infinite samples")
+        raise AudioError(f"{name}: the audio holds NaN or infinite samples")
     return samples
+
+
+@dataclass(frozen=True, eq=False)
+class Speech:
+    """An input recording decoded once: ``path``, the local file (muxed into the video as it is), and
+    ``samples``, (N,) float32 at 16 kHz mono."""
+
+    path: Path
+    samples: np.ndarray
+
+    @classmethod
+    def read(cls, source: str | Path | Speech, max_seconds: float = DEFAULT_MAX_SECONDS) -> Speech:
+        """Decode a path (a :class:`Speech` is returned as it is)."""
+        if isinstance(source, Speech):
+            return source
+        return cls(Path(source), load_audio(source, max_seconds))

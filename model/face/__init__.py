@@ -6,7 +6,8 @@ Entry points: :func:`load_image`, :func:`crop_source` (with :class:`CropOptions`
 """
 
 from model.face.crop import Crop, crop_from_box, crop_image, parse_pt2, parse_rect_from_landmark
-from model.face.detector import Face, FaceDetector, build_detector, select_face
+from model.face.detector import build_detector
+from model.face.faces import Face, FaceDetector, select_face
 from model.face.image import ImageError, load_image, resize_to_limit
 from model.face.mask import feather_mask
 from model.face.paste import PasteBack, TorchPasteBack, paste_back, prepare_paste_back

@@ -14,6 +14,8 @@ import numpy as np
 
 HUMAN_CASCADE = "haarcascade_frontalface_alt2.xml"
 CAT_CASCADE = "haarcascade_frontalcatface_extended.xml"
+#: The larger of the two cascades' training windows (20 and 24 px): nothing smaller can be found.
+MIN_WINDOW = 24
 
 
 @dataclass(frozen=True)
@@ -21,14 +23,18 @@ class CascadeParams:
     """detectMultiScale settings.
 
     max_side: the image is scanned at most this large (long side, pixels), which bounds the time on big
-    photos; min_size_fraction: smallest face as a fraction of the scanned image's short side; scale_factor:
-    pyramid step; min_neighbors: overlapping hits needed to accept a face (fewer = more recall, more false hits).
+    photos (the pipeline's images are at most 1280 already); min_size_fraction and min_face_px: the smallest
+    face looked for is the smaller of this fraction of the image's short side and this many pixels of the
+    image (so a small face among many, e.g. nine faces in a 3x3 group photo, is still found), but never below
+    the cascade's own window; scale_factor: pyramid step; min_neighbors: overlapping hits needed to accept a
+    face (fewer = more recall, more false hits).
     """
 
     scale_factor: float = 1.1
     min_neighbors: int = 5
     min_size_fraction: float = 0.08
-    max_side: int = 640
+    min_face_px: int = 64
+    max_side: int = 1280
 
 
 #: Cat faces are harder for their cascade: it needs fewer neighbours to find close-ups.
@@ -61,7 +67,8 @@ class HaarCascade:
         if factor < 1.0:
             gray = cv2.resize(gray, (round(width * factor), round(height * factor)), interpolation=cv2.INTER_AREA)
         gray = cv2.equalizeHist(gray)
-        min_side = max(int(min(gray.shape) * self.params.min_size_fraction), 1)
+        wanted = min(min(gray.shape) * self.params.min_size_fraction, self.params.min_face_px * factor)
+        min_side = max(int(wanted), MIN_WINDOW)
         rects, hits = self.classifier.detectMultiScale2(
             gray, scaleFactor=self.params.scale_factor, minNeighbors=self.params.min_neighbors,
             minSize=(min_side, min_side),

@@ -9,67 +9,23 @@ the first one.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
-from typing import Protocol
+import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import TypeVar
 
 import numpy as np
 
 from model.face.cascade import CAT_CASCADE, CAT_PARAMS, HUMAN_CASCADE, HUMAN_PARAMS, HaarCascade
+from model.face.faces import Face, FaceDetector, sort_large_to_small
 from model.face.landmarks import Landmark106, Landmark203
 from model.face.scrfd import DET_THRESH, Scrfd
+from model.face.xpose.detect import xpose_detector
 from model.weights import WeightPaths
 
 PREFERENCES = ("auto", "onnx", "cascade")
-
-
-@dataclass(frozen=True, eq=False)
-class Face:
-    """One detected face, in image pixels (x right, y down).
-
-    box: (4,) float32 (x1, y1, x2, y2); score: detector confidence (SCRFD probability, cascade hit count,
-    1 for a manual box); detector: which one found it; kps: (5, 2) SCRFD eyes/nose/mouth corners;
-    lmk106 / lmk203: (106, 2) / (203, 2) landmarks when the models for them are available;
-    animal_lmk: (9, 2) or (68, 2) float64 X-Pose animal-face keypoints (animal mode).
-    """
-
-    box: np.ndarray
-    score: float
-    detector: str
-    kps: np.ndarray | None = None
-    lmk106: np.ndarray | None = None
-    lmk203: np.ndarray | None = None
-    animal_lmk: np.ndarray | None = None
-
-    @property
-    def area(self) -> float:
-        x1, y1, x2, y2 = (float(v) for v in self.box)
-        return (x2 - x1) * (y2 - y1)
-
-
-class FaceDetector(Protocol):
-    """Finds faces; ``name`` is a human-readable description for notes and errors."""
-
-    name: str
-
-    def detect_faces(self, image_rgb: np.ndarray) -> list[Face]:
-        """(H, W, 3) uint8 RGB -> faces, largest first (empty when none)."""
-        ...
-
-    def add_landmarks(self, image_rgb: np.ndarray, face: Face) -> Face:
-        """The face with every landmark set this detector can compute for its box (unchanged if none)."""
-        ...
-
-
-def sort_large_to_small(faces: list[Face]) -> list[Face]:
-    """By box area, descending (the official ``direction='large-small'``)."""
-    return sorted(faces, key=lambda f: f.area, reverse=True)
-
-
-def select_face(faces: list[Face], index: int = 0) -> Face:
-    """The ``index``-th face of a large-to-small list, with a clear error when there are fewer."""
-    if not 0 <= index < len(faces):
-        raise IndexError(f"face index {index} requested but {len(faces)} face(s) found (index 0 = the largest)")
-    return faces[index]
+T = TypeVar("T")
 
 
 class OnnxFaceDetector:
@@ -119,6 +75,46 @@ class CascadeFaceDetector:
         return face
 
 
+class MemoDetector:
+    """A detector that remembers its last few answers, keyed by the image's content (and the face's box).
+
+    The crop preview, the up-front checks of a request and the run itself crop the same image, often with
+    other crop settings: detection and landmarks then run once per image. Safe to share between threads.
+    """
+
+    def __init__(self, detector: FaceDetector, capacity: int = 8) -> None:
+        self.detector = detector
+        self.name = detector.name
+        self.capacity = capacity
+        self._answers: OrderedDict[tuple[str, bytes], object] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def _memo(self, key: tuple[str, bytes], compute: Callable[[], T]) -> T:
+        with self._lock:
+            if key in self._answers:
+                self._answers.move_to_end(key)
+                return self._answers[key]  # type: ignore[return-value]
+        value = compute()
+        with self._lock:
+            self._answers[key] = value
+            while len(self._answers) > self.capacity:
+                self._answers.popitem(last=False)
+        return value
+
+    @staticmethod
+    def _digest(image_rgb: np.ndarray, extra: bytes = b"") -> bytes:
+        image = np.ascontiguousarray(image_rgb)
+        return hashlib.sha256(str(image.shape).encode() + extra + memoryview(image).cast("B")).digest()
+
+    def detect_faces(self, image_rgb: np.ndarray) -> list[Face]:
+        return list(self._memo(("faces", self._digest(image_rgb)), lambda: self.detector.detect_faces(image_rgb)))
+
+    def add_landmarks(self, image_rgb: np.ndarray, face: Face) -> Face:
+        box = np.asarray(face.box, np.float32).tobytes() + face.detector.encode()
+        return self._memo(("landmarks", self._digest(image_rgb, box)),
+                          lambda: self.detector.add_landmarks(image_rgb, face))
+
+
 def build_detector(
     weight_paths: WeightPaths | None = None,
     prefer: str = "auto",
@@ -134,16 +130,16 @@ def build_detector(
     if ``det_10g`` is missing) or "cascade". ``2d106det`` and ``landmark`` are used when present. Animal mode:
     X-Pose with ``animal_points`` (9 or 68) keypoints when ``xpose.pth`` and its prompt embeddings resolve
     (unless ``prefer`` is "cascade"), else the cat cascade, whose name then says why X-Pose is not used.
-    ``providers``: onnxruntime providers (default: CUDA when available, else CPU); ``device``: X-Pose's torch
-    device (default: CUDA when available, else CPU).
+    ``providers``: onnxruntime providers (default: CPU only when ``device`` is "cpu", else CUDA when available);
+    ``device``: X-Pose's torch device (default: CUDA when available, else CPU).
     """
+    if providers is None and device == "cpu":
+        providers = ["CPUExecutionProvider"]
     if prefer not in PREFERENCES:
         raise ValueError(f"unknown detector preference {prefer!r}; choose one of {PREFERENCES}")
     if animal:
         reason = "cascade requested"
         if prefer != "cascade":
-            from model.face.xpose.detect import xpose_detector
-
             found, reason = xpose_detector(weight_paths, animal_points, device)
             if found is not None:
                 return found

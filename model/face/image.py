@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import os
 import warnings
+from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -15,35 +17,99 @@ MAX_DIM = 1280
 DIVISION = 2
 #: Smallest usable side in pixels: below this no face can be cropped meaningfully.
 MIN_SIDE = 32
-#: Largest image accepted for decoding (width * height), far above any photo but below decompression bombs.
+#: Largest image accepted for decoding (width * height) by default: far above any photo, below decompression bombs.
 MAX_PIXELS = 100_000_000
+#: Leading bytes of files people upload by mistake, to say what they gave instead of an image.
+_NOT_IMAGES = (
+    (b"ID3", "an MP3 file"), (b"OggS", "an Ogg file"), (b"fLaC", "a FLAC file"),
+    (b"%PDF", "a PDF document"), (b"PK\x03\x04", "a ZIP archive"), (b"<!DOCTYPE", "an HTML page"),
+    (b"<html", "an HTML page"),
+)
+IMAGE_FORMATS_HINT = "JPEG, PNG, WebP, BMP, TIFF or GIF"
 
 
 class ImageError(ValueError):
     """The input is not a usable image (undecodable, wrong type or shape, too small or too large)."""
 
 
-def load_image(source: str | os.PathLike | bytes) -> np.ndarray:
-    """Decode a file path or encoded bytes into (H, W, 3) uint8 RGB, applying the EXIF orientation.
+def _what_it_is(data: bytes) -> str:
+    head = data[:16]
+    if not head:
+        return "the file is empty"
+    if head[4:8] == b"ftyp":
+        return "the file is an MP4/M4A media file, not an image"
+    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+        return "the file is a WAV audio file, not an image"
+    for magic, kind in _NOT_IMAGES:
+        if head.lower().startswith(magic.lower()):
+            return f"the file is {kind}, not an image"
+    return "the file is not an image this app can read"
 
-    Grayscale, palette and 16-bit images are converted to RGB; an alpha channel is dropped (as the
-    official ``cv2.imread(IMREAD_COLOR)`` does). Only the first frame of animated images is used.
+
+def _too_many_pixels(width: int, height: int, max_pixels: int) -> ImageError:
+    return ImageError(
+        f"the image is {width}x{height} pixels ({width * height / 1e6:,.0f} megapixels); the limit is "
+        f"{max_pixels / 1e6:g} megapixels. Scale it down (the animation uses at most {MAX_DIM} pixels a side)."
+    )
+
+
+def decode_image(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Decode an image file's bytes into (H, W, 3) uint8 RGB, applying the EXIF orientation.
+
+    The size is read from the header and checked against ``max_pixels`` before any pixel is decoded, so a
+    decompression bomb costs neither time nor memory. Grayscale, palette, CMYK and 16-bit images are
+    converted to RGB; an alpha channel is dropped (as the official ``cv2.imread(IMREAD_COLOR)`` does). Only
+    the first frame of animated images is used.
     """
     try:
         with warnings.catch_warnings():
-            # Our own pixel limit replaces PIL's decompression-bomb warning.
+            # Our own pixel limit replaces PIL's decompression-bomb warning (its error still applies above 2x).
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as img:
-                if img.width * img.height > MAX_PIXELS:
-                    raise ImageError(f"image is {img.width}x{img.height}: more than {MAX_PIXELS} pixels")
+            with Image.open(io.BytesIO(data)) as img:
+                if img.width * img.height > max_pixels:
+                    raise _too_many_pixels(img.width, img.height, max_pixels)
                 img = ImageOps.exif_transpose(img)
                 if img.mode == "I" or img.mode.startswith("I;16"):
                     # 16-bit grayscale: keep the top 8 bits (PIL's own conversion would clip at 255).
                     img = Image.fromarray((np.clip(np.asarray(img), 0, 65535) >> 8).astype(np.uint8))
                 rgb = np.asarray(img.convert("RGB"))
-    except (OSError, SyntaxError, Image.DecompressionBombError) as exc:
-        raise ImageError(f"cannot decode the image: {exc}") from exc
+    except Image.DecompressionBombError as exc:
+        raise ImageError(
+            f"the image declares far more pixels than the limit of {max_pixels / 1e6:g} megapixels; scale it down"
+        ) from exc
+    except (OSError, SyntaxError, ValueError) as exc:
+        if isinstance(exc, ImageError):
+            raise
+        raise ImageError(f"{_what_it_is(data)}; use {IMAGE_FORMATS_HINT}") from exc
     return check_image(rgb)
+
+
+def load_image(source: str | os.PathLike | bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """:func:`decode_image` of a file path or of the file's bytes."""
+    return SourceImage.read(source, max_pixels).pixels
+
+
+@dataclass(frozen=True, eq=False)
+class SourceImage:
+    """An input image decoded once: ``data``, the file's bytes (what caches key on), and ``pixels``,
+    (H, W, 3) uint8 RGB."""
+
+    data: bytes
+    pixels: np.ndarray
+
+    @classmethod
+    def read(cls, source: str | os.PathLike | bytes | SourceImage, max_pixels: int = MAX_PIXELS) -> SourceImage:
+        """Read and decode a path or bytes (a :class:`SourceImage` is returned as it is)."""
+        if isinstance(source, SourceImage):
+            return source
+        if isinstance(source, bytes):
+            data = source
+        else:
+            try:
+                data = Path(source).read_bytes()
+            except OSError as exc:
+                raise ImageError(f"{Path(source).name}: cannot read the file ({exc.strerror or 'unreadable'})") from exc
+        return cls(data, decode_image(data, max_pixels))
 
 
 def to_rgb(image: np.ndarray) -> np.ndarray:
@@ -65,9 +131,9 @@ def check_image(image: np.ndarray) -> np.ndarray:
     image = to_rgb(image)
     height, width = image.shape[:2]
     if min(height, width) < MIN_SIDE:
-        raise ImageError(f"image is {width}x{height}: each side must be at least {MIN_SIDE} pixels")
+        raise ImageError(f"the image is {width}x{height} pixels; each side must be at least {MIN_SIDE} pixels")
     if height * width > MAX_PIXELS:
-        raise ImageError(f"image is {width}x{height}: more than {MAX_PIXELS} pixels")
+        raise _too_many_pixels(width, height, MAX_PIXELS)
     return image
 
 

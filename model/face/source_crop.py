@@ -16,10 +16,16 @@ import cv2
 import numpy as np
 
 from model.face.crop import CROP_SIZE, NETWORK_SIZE, Crop, crop_from_box, crop_image, whole_image_crop
-from model.face.detector import CascadeFaceDetector, Face, FaceDetector, select_face
+from model.face.detector import CascadeFaceDetector
+from model.face.faces import Face, FaceDetector, select_face
 from model.face.image import check_image, limited_size, resize_to_limit
+from model.validation import Range, check_number
 
 MODES = ("human", "animal")
+#: Accepted crop settings (the official defaults lie inside; the demo's sliders use the same bounds).
+SCALE_RANGE = Range(1.0, 4.0)
+OFFSET_RANGE = Range(-0.5, 0.5)
+FACE_INDEX_RANGE = Range(0, 99)
 
 
 class NoFaceError(RuntimeError):
@@ -49,15 +55,20 @@ class CropOptions:
     box: tuple[float, float, float, float] | None = None
 
     def __post_init__(self) -> None:
-        if not self.scale > 0:
-            raise ValueError(f"crop scale must be positive, got {self.scale}")
-        if self.face_index < 0:
-            raise ValueError(f"face index must be >= 0, got {self.face_index}")
+        check_number("crop scale", self.scale, SCALE_RANGE)
+        check_number("horizontal crop offset", self.x_offset, OFFSET_RANGE)
+        check_number("vertical crop offset", self.y_offset, OFFSET_RANGE)
+        check_number("face index", self.face_index, FACE_INDEX_RANGE, integer=True)
         if self.box is not None:
             if not self.enabled:
                 raise ValueError("a manual face box needs cropping enabled")
-            if len(self.box) != 4 or not (self.box[2] > 0 and self.box[3] > 0):
-                raise ValueError(f"manual box must be (x, y, w, h) with w, h > 0, got {self.box}")
+            if len(self.box) != 4:
+                raise ValueError(f"the manual face box must be 4 numbers x, y, w, h in pixels; got {len(self.box)}")
+            for name, value in zip(("x", "y", "width", "height"), self.box, strict=True):
+                check_number(f"manual face box {name}", value)
+            if not (self.box[2] > 0 and self.box[3] > 0):
+                raise ValueError(f"the manual face box needs a positive width and height; got {self.box[2]:g} x "
+                                 f"{self.box[3]:g}")
 
 
 DEFAULT_OPTIONS = CropOptions()
@@ -96,9 +107,17 @@ def no_face_message(detector_name: str) -> str:
 
 def manual_face(box: tuple[float, float, float, float], original_hw: tuple[int, int]) -> Face:
     """A manual box (x, y, w, h) given in pixels of the original image, as a :class:`Face` in pixels of the
-    image clamped by ``resize_to_limit``.
+    image clamped by ``resize_to_limit``. A box mostly outside the image is refused (ValueError).
     """
     height, width = original_hw
+    x, y, w, h = box
+    inside_w = max(0.0, min(x + w, width) - max(x, 0.0))
+    inside_h = max(0.0, min(y + h, height) - max(y, 0.0))
+    if inside_w * inside_h < 0.5 * w * h:
+        raise ValueError(
+            f"the manual face box ({x:g}, {y:g}, {w:g}, {h:g}) lies mostly outside the {width}x{height} image; "
+            "give x, y, width, height in pixels of the image, with the box around the face"
+        )
     new_h, new_w = limited_size(height, width)
     x, y, w, h = box
     corners = np.array([x * new_w / width, y * new_h / height, (x + w) * new_w / width, (y + h) * new_h / height])

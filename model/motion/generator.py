@@ -140,6 +140,13 @@ class MotionGenerator(nn.Module):
         )
         self.diffusion_sched = DiffusionSchedule(config.n_diff_steps)
 
+    @property
+    def settings(self) -> dict[str, str | bool]:
+        """The load-time choices that change the sampled motion beyond the weights (for cache keys)."""
+        net = self.denoising_net
+        return {"positional_encoding": net.positional_encoding, "attention_backend": net.attention_backend,
+                "affine_cross_attention": net.affine_cross_attention}
+
     def extract_audio_feature(self, audio: torch.Tensor, n_frames: int | None = None) -> torch.Tensor:
         """16 kHz waveforms (N, S) -> audio features (N, n_frames, d); n_frames defaults to L.
 

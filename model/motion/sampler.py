@@ -30,13 +30,17 @@ from diffusers import DDIMScheduler, DPMSolverMultistepScheduler
 from model.motion.generator import MotionGenerator
 from model.motion.noise import NoiseSource
 from model.motion.schedule import DiffusionSchedule
+from model.validation import Range, check_number
 
 SamplerKind = Literal["ddpm", "ddim", "dpmsolver++"]
 SAMPLER_KINDS: tuple[SamplerKind, ...] = ("ddpm", "ddim", "dpmsolver++")
 #: Steps of the fast samplers when none are given.
 DEFAULT_FAST_STEPS = 25
-#: Guidance scale of the official command line (the official Gradio UI uses 4.0).
+#: Guidance scale of the official command line (the official Gradio UI uses 4.0), and the accepted range.
 DEFAULT_CFG_SCALE = 2.8
+GUIDANCE_RANGE = Range(0.0, 10.0)
+#: Seeds accepted everywhere (command line, Python, every endpoint of the demo).
+SEED_RANGE = Range(0, 2**31 - 1)
 
 #: Called after every update with (official step index of the new state, new state (1, L, m)).
 StepCallback = Callable[[int, torch.Tensor], None]
@@ -65,6 +69,9 @@ class SamplerConfig:
             raise ValueError(f"unknown sampler kind {self.kind!r}; choose one of {SAMPLER_KINDS}")
         if self.num_steps is not None and (not isinstance(self.num_steps, int) or self.num_steps < 1):
             raise ValueError(f"num_steps must be a positive int or None, got {self.num_steps!r}")
+        check_number("guidance scale", self.cfg_scale, GUIDANCE_RANGE)
+        if self.seed is not None:
+            check_number("seed", self.seed, SEED_RANGE, integer=True)
 
     def steps_for(self, n_diff_steps: int) -> int:
         """Number of denoiser evaluations per window for a model trained with ``n_diff_steps`` steps."""

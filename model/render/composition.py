@@ -26,10 +26,15 @@ from scipy.spatial import ConvexHull
 from model.motion.sequence import MotionSequence
 from model.render.keypoints import EYE_KEYPOINTS, LIP_KEYPOINTS, get_rotation_matrix, transform_keypoint
 from model.render.stitching import StitchingRetargeting
+from model.validation import Range, check_number
 
 Mode = Literal["human", "animal"]
 DrivingOption = Literal["expression-friendly", "pose-friendly"]
 AnimationRegion = Literal["all", "exp", "pose", "lip", "eyes"]
+
+
+#: Accepted driving multipliers (officially 0..2).
+MULTIPLIER_RANGE = Range(0.0, 2.0)
 
 
 @dataclass(frozen=True)
@@ -66,8 +71,8 @@ class CompositionOptions:
             value = getattr(self, name)
             if value not in get_args(allowed):
                 raise ValueError(f"CompositionOptions.{name}={value!r}; expected one of {get_args(allowed)}")
-        if not np.isfinite(self.driving_multiplier):
-            raise ValueError(f"CompositionOptions.driving_multiplier must be finite, got {self.driving_multiplier}")
+        check_number("driving multiplier", self.driving_multiplier, MULTIPLIER_RANGE)
+        check_number("lip normalisation threshold", self.lip_normalize_threshold, Range(0.0, 1.0))
 
     @property
     def uses_motion_multiplier(self) -> bool:

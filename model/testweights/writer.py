@@ -47,7 +47,7 @@ from model.render.stitching import StitchingRetargeting
 from model.render.warping import WarpingNetwork
 from model.testweights import recipe
 from model.testweights.fill import recipe_state_dict
-from model.weights import FILES
+from model.weights import FILES, write_local_manifest
 
 SMALL_RENDERER = RendererConfig(
     appearance=AppearanceConfig(block_expansion=8, num_down_blocks=4, max_features=64, reshape_channel=8,
@@ -202,4 +202,7 @@ def write_test_weights(root: str | Path, size: str = "small", seed: int = 0) -> 
     for n, (instance, keypoints) in xpose_prompts(seed).items():
         write_embeddings(TextPrompt(torch.from_numpy(instance), torch.from_numpy(keypoints)),
                          root / _local(f"xpose.embedding_{n}"))
+    # The tree is not the official release: its own manifest pins these files instead of the built-in one.
+    write_local_manifest(root, (f.key for f in FILES if not f.on_demand),
+                         f"make-test-weights --size {size} --seed {seed}: recipe weights, not the official release")
     return root

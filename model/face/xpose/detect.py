@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
 
-from model.face.detector import Face
+from model.cache import default_cache_dir
+from model.face.faces import Face
 from model.face.xpose.checkpoint import load_xpose
 from model.face.xpose.model import TextPrompt
 from model.face.xpose.prompts import KEYPOINT_SETS, clip_embeddings, read_embeddings, write_embeddings
 from model.face.xpose.runner import XPoseRunner
-from model.weights import CLIP, WeightPaths
+from model.weights import CLIP, CLIP_TEXT_FILES, WeightPaths, fetch_file
+
+log = logging.getLogger(__name__)
 
 #: The official default (``animal_face_9``); 68 is ``animal_face_68``.
 DEFAULT_POINTS = 9
@@ -38,23 +42,25 @@ class XPoseDetector:
 
 
 def embedding_cache_path(points: int) -> Path:
-    """Where prompt embeddings computed from CLIP are kept (beside the Hub cache, keyed by the CLIP revision)."""
-    from huggingface_hub import constants
-
-    return Path(constants.HF_HUB_CACHE).parent / "joyvasa" / f"xpose_clip_{CLIP.revision[:12]}_{points}.pkl"
+    """Where prompt embeddings computed from CLIP are kept: the project's cache folder, keyed by the CLIP
+    revision."""
+    return default_cache_dir() / "xpose_prompts" / f"clip_{CLIP.revision[:12]}_{points}.pkl"
 
 
 def prompt_embeddings(paths: WeightPaths, points: int) -> TextPrompt | None:
-    """The prompt: LivePortrait's embedding file when present, else the cached CLIP computation, else computed
-    now from the CLIP text encoder files (and cached); None when none of these is available."""
+    """The prompt, from the first of: LivePortrait's embedding file (in the weights folder, or in the source
+    tree of the JoyVASA or LivePortrait checkout that holds it), the embeddings computed earlier and cached,
+    or computed now from the CLIP text encoder (fetched only then) and cached. None when none is available."""
     official = paths.get(f"xpose.embedding_{points}")
     if official is not None:
         return read_embeddings(official)
     cached = embedding_cache_path(points)
     if not cached.is_file():
-        if paths.clip_dir is None:
+        found = [fetch_file(f"clip.{name}", paths) for name in CLIP_TEXT_FILES]
+        if any(p is None for p in found) or len({p.parent for p in found}) != 1:
             return None
-        write_embeddings(clip_embeddings(paths.clip_dir, KEYPOINT_SETS[points]), cached)
+        log.info("computing X-Pose prompt embeddings from CLIP once; cached in %s", cached)
+        write_embeddings(clip_embeddings(found[0].parent, KEYPOINT_SETS[points]), cached)
     # Read back what was stored (float16, like the official files), so every run sees the same values.
     return read_embeddings(cached)
 
