@@ -16,6 +16,7 @@ import av
 import cv2
 import numpy as np
 
+from model.validation import Range, parse_number
 from model.video import VideoOptions, VideoWriter
 
 CELL = 320  # side of one video's square in the grid (even, for yuv420p)
@@ -34,13 +35,13 @@ class Cell:
     label: str
 
 
-def parse_numbers(text: str, kind: type, what: str) -> list:
-    """``"1, 2.5 3"`` -> values of ``kind``; ValueError naming ``what`` otherwise."""
-    parts = [p for p in text.replace(",", " ").split() if p]
-    try:
-        return [kind(float(p)) if kind is int else kind(p) for p in parts]
-    except ValueError as exc:
-        raise ValueError(f"{what} must be numbers separated by commas, got {text!r}") from exc
+def parse_numbers(text: object, what: str, allowed: Range, integer: bool = False) -> list:
+    """``"1, 2.5 3"`` -> numbers (ints when ``integer``), each checked against ``allowed``; ValueError naming
+    ``what`` otherwise."""
+    if not isinstance(text, str | int | float) or isinstance(text, bool):
+        raise ValueError(f"{what} must be numbers separated by commas; got {type(text).__name__}")
+    parts = [p for p in str(text).replace(",", " ").split() if p]
+    return [parse_number(f"each of the {what}", p, allowed, integer) for p in parts]
 
 
 def plan_cells(

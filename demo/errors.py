@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,13 +16,14 @@ from model.face.image import ImageError
 from model.face.source_crop import NoFaceError
 from model.motion.template import TemplateError
 from model.video import VideoError
-from model.weights import MissingWeightsError
+from model.weights import MissingWeightsError, WeightMismatchError
 
 log = logging.getLogger(__name__)
 
 #: (exception type, title shown before its message), most specific first: several are ValueErrors.
 KNOWN_ERRORS: tuple[tuple[type[BaseException], str], ...] = (
     (MissingWeightsError, "The model weights are not available"),
+    (WeightMismatchError, "A weight file is not the pinned release"),
     (CheckpointError, "A weight file could not be loaded"),
     (TemplateError, "The motion template could not be loaded"),
     (NoFaceError, "No face found"),
@@ -32,6 +34,15 @@ KNOWN_ERRORS: tuple[tuple[type[BaseException], str], ...] = (
 )
 
 
+#: An absolute server path (not inside a URL): kept to its last part, the file name.
+_SERVER_PATH = re.compile(r"(?<![\w.:/~-])/(?:[^\s/'\"(),;:]+/)+([^\s/'\"(),;:]+)")
+
+
+def scrub_paths(message: str) -> str:
+    """``message`` with every absolute path shortened to its file name (URLs are left alone)."""
+    return _SERVER_PATH.sub(r"\1", message)
+
+
 def readable(exc: BaseException, paths: tuple[str | Path | None, ...] = ()) -> gr.Error:
     """The ``gr.Error`` for ``exc``: a title and the message, with server-side upload paths shortened to
     file names. Unexpected errors are logged with their traceback and reported without internals."""
@@ -39,11 +50,12 @@ def readable(exc: BaseException, paths: tuple[str | Path | None, ...] = ()) -> g
         if isinstance(exc, kind):
             message = str(exc)
             for path in paths:
-                if path:
+                if isinstance(path, str | Path) and str(path):
                     message = message.replace(str(path), Path(path).name)
-            return gr.Error(f"{title}: {message}", title=title, duration=None)
+            return gr.Error(f"{title}: {scrub_paths(message)}", title=title, duration=None)
     log.exception("unexpected error in a demo run", exc_info=exc)
-    return gr.Error(f"Unexpected error ({type(exc).__name__}); the server log has the details.", duration=None)
+    return gr.Error("Something went wrong on the server while making this video; it has been logged. Please try "
+                    "again, or with other inputs.", title="Server error", duration=None)
 
 
 @contextmanager

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -11,6 +12,9 @@ except ImportError:  # not on a Hugging Face Space: run on whatever device torch
     spaces = None
 
 F = TypeVar("F", bound=Callable)
+#: On a ZeroGPU Space (Hugging Face sets SPACES_ZERO_GPU): networks go to "cuda" at start-up, in the main
+#: process, and ``spaces`` attaches a real GPU only inside the decorated functions.
+ZERO_GPU = spaces is not None and os.environ.get("SPACES_ZERO_GPU", "").lower() in ("1", "true")
 
 
 def gpu_task(duration_s: int) -> Callable[[F], F]:

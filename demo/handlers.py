@@ -1,6 +1,8 @@
 """The functions behind the page's buttons and the named API endpoints ``/animate`` and ``/compare``.
 
-Their parameter names and defaults are the API's (``gradio_client`` shows them with ``view_api``).
+Their parameter names and defaults are the API's (``gradio_client`` shows them with ``view_api``). Every
+parameter is checked, both inputs are decoded and the face is found before any GPU time is asked for: a bad
+request is answered in well under a second with a message that says what is wrong and what to do.
 """
 
 from __future__ import annotations
@@ -12,18 +14,19 @@ import gradio as gr
 import numpy as np
 
 from demo.compare import parse_numbers, plan_cells
-from demo.engine import Comparison, Engine
+from demo.engine import Comparison, Engine, Inputs
 from demo.errors import readable, user_errors
 from demo.options import DEFAULT_PRESET, animate_options, crop_options, sampler_config
+from demo.outputs import output_name
 from demo.preview import preview_image
-from demo.settings import ENV_PREFIX
-from model.audio.decode import load_audio
-from model.face.image import load_image
 from model.face.source_crop import CropOptions
-from model.pipeline import AnimationResult
+from model.motion.sampler import GUIDANCE_RANGE, SEED_RANGE
+from model.pipeline import AnimateOptions, AnimationResult
 
 DEFAULT_GUIDANCE = 4.0  # the official web demo's
-MAX_SEED = 2**31 - 1
+MAX_SEED = int(SEED_RANGE.high)
+#: Words in a crop note that mean the weight-free fallback was used (shown next to the video).
+FALLBACK_MARKERS = ("weight-free fallback", "centred crop", "OpenCV Haar cascade")
 
 
 def random_seed() -> int:
@@ -45,6 +48,14 @@ def run_summary(result: AnimationResult) -> str:
     )
 
 
+def crop_notice(result: AnimationResult) -> str:
+    """A visible notice when the crop did not come from the official detector (empty otherwise)."""
+    crop_note = result.notes[0] if result.notes else ""
+    if not any(marker in crop_note for marker in FALLBACK_MARKERS):
+        return ""
+    return f"⚠️ **Face crop fallback:** {crop_note}. Check the crop, or give a manual face box in *Crop*."
+
+
 def comparison_summary(comparison: Comparison) -> str:
     """One line per comparison: how many videos, how often the motion was reused."""
     reused = sum(bool(r.cache_hits.get("motion")) for r in comparison.results)
@@ -54,6 +65,14 @@ def comparison_summary(comparison: Comparison) -> str:
     )
 
 
+def _require(value: object, what: str, title: str) -> str:
+    if not value:
+        raise gr.Error(what, title=title)
+    if not isinstance(value, str) or not Path(value).is_file():
+        raise gr.Error(f"{title}: the upload did not arrive as a file; upload it again.", title=title)
+    return value
+
+
 class Handlers:
     """Event handlers bound to one :class:`Engine` and its limits."""
 
@@ -61,22 +80,10 @@ class Handlers:
         self.engine = engine
         self.settings = engine.settings
 
-    def check_image(self, image: str | None) -> None:
-        """An image is given and within the size limit (checked before any GPU time is asked for)."""
-        if not image:
-            raise gr.Error("Upload a portrait (or an animal picture), or pick an example below.", title="No image")
-        height, width = load_image(image).shape[:2]
-        limit = self.settings.max_image_side
-        if max(height, width) > limit:
-            raise gr.Error(
-                f"The image is {width}x{height} pixels; this demo accepts up to {limit} pixels on the longer side "
-                f"({ENV_PREFIX}MAX_IMAGE_SIDE). Please resize it.", title="Image too large")
-
-    def check_audio(self, audio: str | None) -> None:
-        """An audio is given, decodable and within the duration limit (an AudioError otherwise)."""
-        if not audio:
-            raise gr.Error("Upload or record a speech audio, or pick an example below.", title="No audio")
-        load_audio(audio, max_seconds=self.settings.max_audio_seconds)
+    def _inputs(self, image: str | None, audio: str | None, options: AnimateOptions) -> Inputs:
+        image = _require(image, "Upload a portrait (or an animal picture), or pick an example below.", "No image")
+        audio = _require(audio, "Upload or record a speech audio, or pick an example below.", "No audio")
+        return self.engine.prepare(image, audio, options)
 
     def animate(
         self,
@@ -98,11 +105,10 @@ class Handlers:
         pasteback: bool = True,
         crf: float = 18,
         progress: gr.Progress = gr.Progress(),  # noqa: B008 (Gradio's idiom: injected per request)
-    ) -> tuple[str, str]:
-        """Animate ``image`` with ``audio``; returns the mp4 and a line with timings and cache hits."""
+    ) -> tuple[str, str, str]:
+        """Animate ``image`` with ``audio``; returns the mp4, a line with timings and cache hits, and a notice
+        when the crop fell back to a weight-free detector (a page-only state, not part of the API's outputs)."""
         with user_errors(image, audio):
-            self.check_image(image)
-            self.check_audio(audio)
             options = animate_options(
                 mode,
                 sampler_config(quality, guidance_scale, seed),
@@ -114,10 +120,10 @@ class Handlers:
                 crf=crf,
                 max_audio_seconds=self.settings.max_audio_seconds,
             )
-            result = self.engine.animate(image, audio, options, progress)
-        return str(result.path), run_summary(result)
+            result = self.engine.animate(self._inputs(image, audio, options), options, progress)
+        return str(result.path), run_summary(result), crop_notice(result)
 
-    def animate_example(self, image: str, audio: str, mode: str) -> tuple[str, str]:
+    def animate_example(self, image: str, audio: str, mode: str) -> tuple[str, str, str]:
         """An example row: its image, audio and mode with every other setting at its default."""
         return self.animate(image, audio, mode)
 
@@ -132,31 +138,45 @@ class Handlers:
         progress: gr.Progress = gr.Progress(),  # noqa: B008
     ) -> tuple[str, str]:
         """One grid video comparing several images, audios, guidance scales and/or seeds (comma-separated)."""
-        images, audios = list(images or []), list(audios or [])
+        images = [] if images is None else images
+        audios = [] if audios is None else audios
         with user_errors(*images, *audios):
+            if not isinstance(images, list) or not isinstance(audios, list):
+                raise ValueError("images and audios must be lists of files")
             cells = plan_cells(
-                images, audios, parse_numbers(guidance_scales, float, "guidance scales") or [DEFAULT_GUIDANCE],
-                parse_numbers(seeds, int, "seeds") or [0], self.settings.max_compare_cells,
+                images, audios,
+                parse_numbers(guidance_scales, "guidance scales", GUIDANCE_RANGE) or [DEFAULT_GUIDANCE],
+                parse_numbers(seeds, "seeds", SEED_RANGE, integer=True) or [0],
+                self.settings.max_compare_cells,
             )
-            for image in images:
-                self.check_image(image)
-            for audio in audios:
-                self.check_audio(audio)
             options = animate_options(mode, sampler_config(quality, DEFAULT_GUIDANCE, 0), CropOptions(),
                                       max_audio_seconds=self.settings.max_audio_seconds)
-            comparison = self.engine.compare(cells, options, progress)
+            pictures = {i: self.engine.read_image(_require(i, "Upload at least one image.", "No image"))
+                        for i in images}
+            speeches = {a: self.engine.read_audio(_require(a, "Upload at least one audio.", "No audio"))
+                        for a in audios}
+            crops = {i: self.engine.crop(picture, options) for i, picture in pictures.items()}
+            runs = [
+                (cell, Inputs(pictures[cell.image], speeches[cell.audio], crops[cell.image],
+                              output_name(Path(cell.image).stem, Path(cell.audio).stem)))
+                for cell in cells
+            ]
+            comparison = self.engine.compare(runs, options, progress)
         return str(comparison.path), comparison_summary(comparison)
 
     def preview(
         self, image: str | None, mode: str, crop_mode: str, crop_scale: float, crop_x: float, crop_y: float,
         face_index: float, face_box: str | None,
     ) -> tuple[np.ndarray | None, str]:
-        """The crop preview image and its note (problems are shown as the note, never raised)."""
+        """The crop preview image and its note (problems are shown as the note, never raised). Runs on the CPU
+        with the engine's detectors; decoding and detection are remembered per image, so moving a slider only
+        redoes the crop."""
         if not image:
             return None, "Upload an image to see the crop."
         try:
-            options = crop_options(crop_mode, crop_scale, crop_x, crop_y, face_index, face_box)
-            crop = self.engine.crop(image, mode, options)
+            options = animate_options(mode, sampler_config(DEFAULT_PRESET, DEFAULT_GUIDANCE, 0),
+                                      crop_options(crop_mode, crop_scale, crop_x, crop_y, face_index, face_box))
+            crop = self.engine.crop(self.engine.read_image(image), options)
         except Exception as exc:  # shown in place: the preview must never interrupt editing
             return None, readable(exc, (image,)).message
         return preview_image(crop), crop.note

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from model.face.source_crop import CropOptions
-from model.motion.sampler import SamplerConfig
+from typing import get_args
+
+from model.face.source_crop import FACE_INDEX_RANGE, OFFSET_RANGE, SCALE_RANGE, CropOptions
+from model.motion.sampler import GUIDANCE_RANGE, SEED_RANGE, SamplerConfig
 from model.pipeline import AnimateOptions
-from model.render.composition import AnimationRegion, CompositionOptions
-from model.video import VideoOptions
+from model.render.composition import MULTIPLIER_RANGE, AnimationRegion, CompositionOptions
+from model.validation import parse_number
+from model.video import CRF_RANGE, VideoOptions
+from model.weights import MODES
 
 #: Sampler quality presets: (sampler kind, steps; None = all the model's diffusion steps).
 PRESETS: dict[str, tuple[str, int | None]] = {
@@ -16,66 +20,86 @@ PRESETS: dict[str, tuple[str, int | None]] = {
 }
 DEFAULT_PRESET = "balanced"
 CROP_MODES = ("auto", "manual box", "off")
-REGIONS: tuple[AnimationRegion, ...] = ("all", "exp", "pose", "lip", "eyes")
-MODES = ("human", "animal")
+REGIONS: tuple[AnimationRegion, ...] = get_args(AnimationRegion)
+
+
+def choice(name: str, value: object, allowed: tuple[str, ...]) -> str:
+    """``value`` when it is one of ``allowed``; ValueError listing them otherwise."""
+    if value not in allowed:
+        listed = ", ".join(repr(a) for a in allowed)
+        raise ValueError(f"{name} must be one of {listed}; got {str(value)[:40]!r}")
+    return str(value)
+
+
+def flag(name: str, value: object) -> bool:
+    """A checkbox value: a bool, 0/1, or "true"/"false" text from an API client."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise ValueError(f"{name} must be true or false; got {str(value)[:40]!r}")
 
 
 def parse_box(text: str) -> tuple[float, float, float, float]:
     """``"x, y, w, h"`` (pixels) -> a tuple; ValueError with an example otherwise."""
-    try:
-        x, y, w, h = (float(part) for part in text.replace(";", ",").split(","))
-    except ValueError as exc:
-        example = "'120, 80, 200, 200'"
-        raise ValueError(f"manual face box must be 'x, y, w, h' in pixels, e.g. {example}; got {text!r}") from exc
+    example = "'120, 80, 200, 200'"
+    parts = [p for p in str(text or "").replace(";", ",").split(",") if p.strip()]
+    if len(parts) != 4:
+        raise ValueError(f"the manual face box must be 'x, y, w, h' in pixels, e.g. {example}; got {text!r}")
+    x, y, w, h = (parse_number(f"manual face box {n}", p) for n, p in zip(("x", "y", "width", "height"), parts,
+                                                                          strict=True))
     return x, y, w, h
 
 
 def crop_options(
-    crop_mode: str, scale: float, x_offset: float, y_offset: float, face_index: float, face_box: str | None
+    crop_mode: str, scale: object, x_offset: object, y_offset: object, face_index: object, face_box: str | None
 ) -> CropOptions:
     """Crop settings from the crop group of the page (``face_box`` is read in ``manual box`` mode only)."""
-    if crop_mode not in CROP_MODES:
-        raise ValueError(f"crop mode must be one of {CROP_MODES}, got {crop_mode!r}")
+    crop_mode = choice("crop mode", crop_mode, CROP_MODES)
     return CropOptions(
         enabled=crop_mode != "off",
-        scale=float(scale),
-        x_offset=float(x_offset),
-        y_offset=float(y_offset),
-        face_index=int(face_index),
+        scale=parse_number("crop scale", scale, SCALE_RANGE),
+        x_offset=parse_number("horizontal crop offset", x_offset, OFFSET_RANGE),
+        y_offset=parse_number("vertical crop offset", y_offset, OFFSET_RANGE),
+        face_index=parse_number("face index", face_index, FACE_INDEX_RANGE, integer=True),
         box=parse_box(face_box or "") if crop_mode == "manual box" else None,
     )
 
 
-def sampler_config(preset: str, guidance_scale: float, seed: float) -> SamplerConfig:
+def sampler_config(preset: str, guidance_scale: object, seed: object) -> SamplerConfig:
     """The sampler of a quality preset, with the guidance scale and a fixed seed."""
-    if preset not in PRESETS:
-        raise ValueError(f"quality preset must be one of {tuple(PRESETS)}, got {preset!r}")
-    kind, steps = PRESETS[preset]
-    return SamplerConfig(kind=kind, num_steps=steps, cfg_scale=float(guidance_scale), seed=int(seed))
+    kind, steps = PRESETS[choice("quality preset", preset, tuple(PRESETS))]
+    return SamplerConfig(kind=kind, num_steps=steps, cfg_scale=parse_number("guidance scale", guidance_scale,
+                                                                            GUIDANCE_RANGE),
+                         seed=parse_number("seed", seed, SEED_RANGE, integer=True))
 
 
 def animate_options(
     mode: str,
     sampler: SamplerConfig,
     crop: CropOptions,
-    region: AnimationRegion = "all",
-    driving_multiplier: float = 1.0,
-    smoothing: bool = True,
-    pasteback: bool = True,
-    crf: float = 18,
+    region: str = "all",
+    driving_multiplier: object = 1.0,
+    smoothing: object = True,
+    pasteback: object = True,
+    crf: object = 18,
     max_audio_seconds: float = 60.0,
 ) -> AnimateOptions:
-    """Everything for one run; unlisted settings keep the official demo's defaults."""
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    """Everything for one run; unlisted settings keep the official demo's defaults. Every value is checked
+    here, before any work, with a message naming the setting."""
+    mode = choice("mode", mode, MODES)
     return AnimateOptions(
         mode=mode,
         crop=crop,
         sampler=sampler,
-        smooth=bool(smoothing),
+        smooth=flag("smoothing", smoothing),
         composition=CompositionOptions(
-            mode=mode, animation_region=region, driving_multiplier=float(driving_multiplier)
+            mode=mode, animation_region=choice("animation region", region, REGIONS),
+            driving_multiplier=parse_number("driving multiplier", driving_multiplier, MULTIPLIER_RANGE),
         ),
-        pasteback=bool(pasteback),
-        video=VideoOptions(crf=int(crf), max_audio_seconds=float(max_audio_seconds)),
+        pasteback=flag("paste-back", pasteback),
+        video=VideoOptions(crf=parse_number("video quality (CRF)", crf, CRF_RANGE, integer=True),
+                           max_audio_seconds=float(max_audio_seconds)),
     )

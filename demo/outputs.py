@@ -3,12 +3,30 @@
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 import time
 import uuid
 from pathlib import Path
 
 log = logging.getLogger(__name__)
+
+#: Longest output file name stem, in bytes: far below the 255-byte limit of common file systems.
+MAX_STEM_BYTES = 80
+
+
+def output_name(*parts: str) -> str:
+    """A safe, bounded file-name stem from upload names, e.g. ("portrait", "speech") -> "portrait_speech".
+
+    Characters other than letters, digits, ``-``, ``_`` and ``.`` become ``-``; each part gets an equal share
+    of :data:`MAX_STEM_BYTES` (UTF-8 letters are kept whole).
+    """
+    share = MAX_STEM_BYTES // max(len(parts), 1) - 1
+    cleaned = []
+    for part in parts:
+        text = re.sub(r"[^\w.-]+", "-", part, flags=re.UNICODE).strip("-.") or "input"
+        cleaned.append(text.encode()[:share].decode(errors="ignore") or "input")
+    return "_".join(cleaned)
 
 
 class OutputFolder:

@@ -7,11 +7,15 @@ from typing import Any
 
 import gradio as gr
 
+from demo.components import RawImage
 from demo.engine import Engine
 from demo.handlers import DEFAULT_GUIDANCE, MAX_SEED, Handlers, random_seed
 from demo.options import CROP_MODES, DEFAULT_PRESET, MODES, PRESETS, REGIONS
 from demo.settings import DemoSettings
 from demo.weights_panel import missing_required, weights_markdown
+from model.face.source_crop import FACE_INDEX_RANGE, OFFSET_RANGE, SCALE_RANGE
+from model.motion.sampler import GUIDANCE_RANGE
+from model.render.composition import MULTIPLIER_RANGE
 
 TITLE = "JoyVASA: audio-driven portrait and animal animation"
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
@@ -32,24 +36,26 @@ PRESET_HELP = (
 
 def _limits_line(settings: DemoSettings) -> str:
     return (
-        f"Limits: audio up to {settings.max_audio_seconds:g} s, images up to {settings.max_image_side} px on the "
-        f"longer side and {settings.max_file_mb} MB, comparisons up to {settings.max_compare_cells} videos."
+        f"Limits: audio up to {settings.max_audio_seconds:g} s, images up to {settings.max_image_pixels / 1e6:g} "
+        f"megapixels and {settings.max_file_mb} MB, comparisons up to {settings.max_compare_cells} videos."
     )
 
 
-def _animate_tab(handlers: Handlers) -> None:
+def _animate_tab(handlers: Handlers, settings: DemoSettings) -> None:
     with gr.Row():
         with gr.Column():
-            image = gr.Image(type="filepath", sources=["upload", "webcam", "clipboard"], label="Portrait or animal")
+            image = RawImage(type="filepath", sources=["upload", "webcam", "clipboard"], label="Portrait or animal")
             audio = gr.Audio(type="filepath", sources=["upload", "microphone"], label="Speech")
             mode = gr.Radio(list(MODES), value="human", label="Mode")
             button = gr.Button("Generate", variant="primary")
         with gr.Column():
             video = gr.Video(label="Result", format="mp4", interactive=False)
+            notice = gr.Markdown()
             info = gr.Textbox(label="Timings and cache", lines=3, interactive=False)
     with gr.Row():
         with gr.Accordion("Motion", open=True):
-            guidance = gr.Slider(0.0, 10.0, value=DEFAULT_GUIDANCE, step=0.1, label="Guidance scale")
+            guidance = gr.Slider(GUIDANCE_RANGE.low, GUIDANCE_RANGE.high, value=DEFAULT_GUIDANCE, step=0.1,
+                                 label="Guidance scale")
             with gr.Row():
                 seed = gr.Number(value=0, precision=0, minimum=0, maximum=MAX_SEED, label="Seed")
                 dice = gr.Button("🎲 Random seed", size="sm")
@@ -57,7 +63,8 @@ def _animate_tab(handlers: Handlers) -> None:
         with gr.Accordion("Head and face", open=True):
             region = gr.Dropdown(list(REGIONS), value="all", label="Animation region",
                                  info="all: pose and expression · exp · pose · lip · eyes")
-            multiplier = gr.Slider(0.0, 2.0, value=1.0, step=0.02, label="Driving multiplier")
+            multiplier = gr.Slider(MULTIPLIER_RANGE.low, MULTIPLIER_RANGE.high, value=1.0, step=0.02,
+                                   label="Driving multiplier")
             smoothing = gr.Checkbox(value=True, label="Smooth head motion")
         with gr.Accordion("Output", open=True):
             pasteback = gr.Checkbox(value=True, label="Paste the face back into the whole image")
@@ -67,10 +74,13 @@ def _animate_tab(handlers: Handlers) -> None:
             with gr.Column():
                 crop_mode = gr.Radio(list(CROP_MODES), value="auto", label="Crop",
                                      info="auto: detect the face · manual box: give it · off: the whole image")
-                crop_scale = gr.Slider(1.5, 4.0, value=2.3, step=0.05, label="Crop scale (smaller: bigger face)")
-                crop_x = gr.Slider(-0.5, 0.5, value=0.0, step=0.01, label="Horizontal offset")
-                crop_y = gr.Slider(-0.5, 0.5, value=-0.125, step=0.005, label="Vertical offset")
-                face_index = gr.Number(value=0, precision=0, minimum=0, label="Face (0 = largest)")
+                crop_scale = gr.Slider(SCALE_RANGE.low, SCALE_RANGE.high, value=2.3, step=0.05,
+                                       label="Crop scale (smaller: bigger face)")
+                crop_x = gr.Slider(OFFSET_RANGE.low, OFFSET_RANGE.high, value=0.0, step=0.01, label="Horizontal offset")
+                crop_y = gr.Slider(OFFSET_RANGE.low, OFFSET_RANGE.high, value=-0.125, step=0.005,
+                                   label="Vertical offset")
+                face_index = gr.Number(value=0, precision=0, minimum=0, maximum=FACE_INDEX_RANGE.high,
+                                       label="Face (0 = largest)")
                 face_box = gr.Textbox(label="Manual face box: x, y, width, height (pixels)",
                                       placeholder="120, 80, 200, 200")
             with gr.Column():
@@ -78,16 +88,22 @@ def _animate_tab(handlers: Handlers) -> None:
                 crop_note = gr.Markdown()
 
     crop_inputs = [image, mode, crop_mode, crop_scale, crop_x, crop_y, face_index, face_box]
+    # The preview goes through the queue with its own small limit, on the CPU, beside any render.
     gr.on([c.change for c in crop_inputs], handlers.preview, crop_inputs, [preview, crop_note],
-          api_visibility="private", queue=False, trigger_mode="always_last")
+          api_visibility="private", trigger_mode="always_last", concurrency_id="preview",
+          concurrency_limit=settings.preview_concurrency, show_progress="minimal")
     dice.click(random_seed, outputs=seed, api_visibility="private", queue=False)
     inputs = [image, audio, mode, quality, guidance, seed, region, multiplier, smoothing, crop_mode, crop_scale,
               crop_x, crop_y, face_index, face_box, pasteback, crf]
-    button.click(handlers.animate, inputs, [video, info], api_name="animate", concurrency_id="gpu")
+    # The notice travels in a State (not part of the API's outputs) and is shown next to the video.
+    notice_state = gr.State("")
+    button.click(handlers.animate, inputs, [video, info, notice_state], api_name="animate",
+                 concurrency_id="gpu").then(lambda text: text, notice_state, notice, api_visibility="private",
+                                            queue=False)
     gr.Examples(
         examples=[[str(ASSETS / i), str(ASSETS / a), m] for i, a, m in EXAMPLES],
         inputs=[image, audio, mode],
-        outputs=[video, info],
+        outputs=[video, info, notice],
         fn=handlers.animate_example,
         cache_examples=True,
         cache_mode="lazy",
@@ -117,18 +133,20 @@ def _compare_tab(handlers: Handlers) -> None:
                  api_name="compare", concurrency_id="gpu")
 
 
-def build_demo(settings: DemoSettings | None = None) -> gr.Blocks:
-    """The whole page; the queue is configured from ``settings`` (default: from the environment)."""
+def build_demo(settings: DemoSettings | None = None, engine: Engine | None = None) -> gr.Blocks:
+    """The whole page; the queue is configured from ``settings`` (default: from the environment). ``engine``:
+    the one that runs the requests (default: a new one, loading lazily)."""
     settings = settings or DemoSettings.from_env()
-    handlers = Handlers(Engine(settings))
+    engine = engine or Engine(settings)
+    handlers = Handlers(engine)
     with gr.Blocks(title=TITLE, delete_cache=(3600, 86400)) as demo:
         gr.Markdown(f"# {TITLE}\nOne image plus one speech recording in, a talking-face video out.")
-        with gr.Accordion("Weights status", open=missing_required()):
-            panel = gr.Markdown(weights_markdown())
-            gr.Button("Refresh", size="sm").click(weights_markdown, outputs=panel, api_name=False)
+        with gr.Accordion("Weights status", open=missing_required() or engine.preload_error is not None):
+            panel = gr.Markdown(lambda: weights_markdown(engine))
+            gr.Button("Refresh", size="sm").click(lambda: weights_markdown(engine), outputs=panel, api_name=False)
         with gr.Tabs():
             with gr.Tab("Animate"):
-                _animate_tab(handlers)
+                _animate_tab(handlers, settings)
             with gr.Tab("Compare"):
                 _compare_tab(handlers)
         gr.Markdown(_limits_line(settings))

@@ -1,24 +1,36 @@
-"""The weights status panel: which files are present, which are missing, and how to get them."""
+"""The weights status panel: what is loaded, which files are present, missing or wrong, and how to get them."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from demo.errors import scrub_paths
 from model import weights
+
+if TYPE_CHECKING:
+    from demo.engine import Engine
 
 
 def missing_required() -> bool:
-    """Whether a required weight file is neither in the local folder nor in the Hub cache (no download)."""
-    return any(item.file.required and not item.present for item in weights.status())
+    """Whether a required weight file is unusable: neither in the local folder nor in the Hub cache (no
+    download), or not the pinned file."""
+    return any(item.file.required and not item.usable for item in weights.status())
 
 
-def weights_markdown() -> str:
-    """Markdown table of every weight file, looked up without any download."""
+def weights_markdown(engine: Engine | None = None) -> str:
+    """Markdown: what ``engine`` has loaded, then a table of every weight file, looked up without download."""
     root = weights.local_weights_dir()
-    source = f"local folder `{root}` (`{weights.WEIGHTS_ENV}`)" if root else "Hugging Face Hub cache"
+    source = f"local folder (`{weights.WEIGHTS_ENV}`)" if root else "Hugging Face Hub cache"
     rows = ["| status | mode | file |", "|---|---|---|"]
     missing = []
     for item in weights.status():
-        if item.present:
+        if item.present and item.problem:
+            mark = "⚠️ not the pinned file"
+            missing += [item.file] if item.file.required else []
+        elif item.present:
             mark = "✅ present"
+        elif item.file.on_demand:
+            mark = "➖ only if needed"
         elif item.file.required:
             mark = "❌ missing"
             missing.append(item.file)
@@ -36,4 +48,12 @@ def weights_markdown() -> str:
         )
     else:
         advice = "All required weight files are available."
-    return f"### Weights\nSource: {source}\n\n{advice}\n\n" + "\n".join(rows)
+    loaded = ""
+    if engine is not None:
+        parts = engine.animator.loaded()
+        loaded = "**Loaded now:** " + ("; ".join(parts) if parts else "nothing yet (models load on first use)") + "\n\n"
+        if engine.preload_error:
+            loaded += f"**Loading at start-up failed:** {scrub_paths(engine.preload_error)}\n\n"
+    pins = ", ".join(f"`{r.repo_id}@{r.revision[:7]}`" for r in (weights.LIVEPORTRAIT, weights.JOYVASA, weights.HUBERT))
+    return (f"### Weights\nSource: {source}; Hub revisions pinned: {pins}.\n\n{loaded}{advice}\n\n"
+            + "\n".join(rows))

@@ -23,6 +23,8 @@ import os
 import re
 import sqlite3
 import stat
+import threading
+import time
 import zipfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -264,21 +266,53 @@ class FeatureCache:
         self.size_limit_bytes = int(size_limit_bytes)
         self.directory = (Path(directory).expanduser() if directory else default_cache_dir()) if enabled else None
         self._cache: diskcache.Cache | None = None
+        self._lock = threading.Lock()
         if self.directory is None:
             return
         _private_folder(self.directory)
         try:
-            self._cache = diskcache.Cache(
-                str(self.directory),
-                disk=_BytesOnlyDisk,
-                eviction_policy="least-recently-used",  # keeps access times up to date for _evict
-                cull_limit=0,  # diskcache culls 10 entries at a time, possibly the new one; _evict is exact
-                size_limit=self.size_limit_bytes,
-            )
+            self._cache = self._open()
         except sqlite3.DatabaseError as exc:
-            log.warning(
-                "cache at %s is unusable (%s); running without it. Delete the folder to reset it.", self.directory, exc
-            )
+            self._cache = self._recover(exc)
+
+    def _open(self) -> diskcache.Cache:
+        return diskcache.Cache(
+            str(self.directory),
+            disk=_BytesOnlyDisk,
+            eviction_policy="least-recently-used",  # keeps access times up to date for _evict
+            cull_limit=0,  # diskcache culls 10 entries at a time, possibly the new one; _evict is exact
+            size_limit=self.size_limit_bytes,
+        )
+
+    def _recover(self, exc: BaseException) -> diskcache.Cache | None:
+        """A damaged database is moved aside (kept for inspection) and a fresh one opened: caching goes on
+        without a restart. None if even a fresh one cannot be opened."""
+        assert self.directory is not None
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        log.warning("cache database in %s is damaged (%s); moving it aside and starting a fresh one", self.directory,
+                    exc)
+        if self._cache is not None:
+            try:
+                self._cache.close()
+            except _STORAGE_ERRORS:
+                pass
+        for name in ("cache.db", "cache.db-wal", "cache.db-shm"):
+            damaged = self.directory / name
+            if damaged.exists():
+                damaged.replace(self.directory / f"{name}.damaged-{stamp}")
+        try:
+            return self._open()
+        except sqlite3.DatabaseError as again:
+            log.warning("cache at %s is unusable (%s); running without it", self.directory, again)
+            return None
+
+    def _storage_failed(self, exc: BaseException, what: str, key: str) -> None:
+        """Log a storage failure; a damaged database (not a passing lock) is replaced at once."""
+        if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError):
+            with self._lock:
+                self._cache = self._recover(exc)
+        else:
+            log.warning("cache %s failed for %s (%s); continuing without it", what, key[:12], exc)
 
     @property
     def enabled(self) -> bool:
@@ -296,7 +330,7 @@ class FeatureCache:
             log.warning("dropping corrupted cache entry %s: %s", key[:12], exc)
             self._delete(key)
         except _STORAGE_ERRORS as exc:
-            log.warning("cache read failed for %s (%s); computing instead", key[:12], exc)
+            self._storage_failed(exc, "read", key)
         return None
 
     def put(self, key: str, arrays: Mapping[str, np.ndarray]) -> None:
@@ -315,7 +349,7 @@ class FeatureCache:
             self._cache.set(key, data)
             self._evict(keep=key)
         except _STORAGE_ERRORS as exc:
-            log.warning("cache write failed for %s (%s); continuing without caching it", key[:12], exc)
+            self._storage_failed(exc, "write", key)
 
     def _evict(self, keep: str) -> None:
         """Delete least-recently-used entries, one at a time, until the cache fits its cap."""

@@ -96,6 +96,15 @@ class AnimateOptions:
         return self.composition or CompositionOptions(mode=self.mode)
 
 
+@dataclass(frozen=True)
+class CacheKeys:
+    """A run's feature-cache keys: source image, audio features, motion (None: unseeded, never cached)."""
+
+    source: str
+    audio: str
+    motion: str | None
+
+
 @dataclass
 class AnimationResult:
     """What a run produced: the mp4, its frame count and size, per-stage seconds, cache hits, notes."""
@@ -245,16 +254,17 @@ class Animator:
             picture = SourceImage.read(image)
             speech = Speech.read(audio, max_seconds=options.video.max_audio_seconds)
             pcm = speech.samples
+            keys = self.cache_keys(picture, pcm, options)
         with stage("source"):
-            crop, source, hit = self._source(picture, options)
+            crop, source, hit = self._source(picture, options, keys.source)
             result.cache_hits["source"] = hit
             result.notes.append(crop.note)
         with stage("audio features"):
             generator, template = self.generator(options.mode)
-            features, key, hit = self._audio_features(generator, pcm, options.mode)
+            features, hit = self._audio_features(generator, pcm, keys.audio)
             result.cache_hits["audio features"] = hit
         with stage("motion"):
-            coef, hit = self._motion(generator, pcm, features, key, options, report)
+            coef, hit = self._motion(generator, pcm, features, keys.motion, options, report)
             result.cache_hits["motion"] = hit
             motion = motion_from_coefficients(coef, template, generator.config.fps, options.smooth)
         with stage("render"):
@@ -264,11 +274,30 @@ class Animator:
             result.notes.append(note)
         return result
 
-    def _source(self, picture: SourceImage, options: AnimateOptions) -> tuple[SourceCrop, PreparedSource, bool]:
-        nets = self.renderer(options.mode)
+    def cache_keys(self, image: SourceImage, samples: np.ndarray, options: AnimateOptions) -> CacheKeys:
+        """The feature-cache keys of a run: each covers everything that changes its entry, and nothing else
+        (the composition, smoothing and output options act after the cache and change no key)."""
+        generator, _ = self.generator(options.mode)
         detector = self.detector(options.mode, options.detector)
-        key = source_key(picture.data, {"crop": options.crop, "detector": detector.name}, options.mode,
-                         self.revision("source", options.mode))
+        source = source_key(image.data, {"crop": options.crop, "detector": detector.name}, options.mode,
+                            self.revision("source", options.mode))
+        audio = audio_key(samples, self.revision("generator", options.mode))
+        sampler = options.sampler
+        if sampler.seed is None:  # a fresh random motion every run: nothing to reuse
+            return CacheKeys(source, audio, None)
+        # The seeded noise is drawn on the sampling device, and CPU and CUDA generators draw different numbers for
+        # one seed: the device type is part of what makes the motion.
+        settings = {"kind": sampler.kind, "steps": sampler.steps_for(generator.config.n_diff_steps),
+                    "precompute_memory": sampler.precompute_memory, "noise_device": self.device.type,
+                    "denoiser": generator.settings}
+        motion = motion_key(audio, sampler.seed, settings, {"cfg_scale": sampler.cfg_scale},
+                            self.revision("generator", options.mode))
+        return CacheKeys(source, audio, motion)
+
+    def _source(
+        self, picture: SourceImage, options: AnimateOptions, key: str
+    ) -> tuple[SourceCrop, PreparedSource, bool]:
+        nets = self.renderer(options.mode)
         stored = self.cache.get(key)
         if stored is not None:
             crop = _crop_from_arrays(stored)
@@ -287,36 +316,23 @@ class Animator:
         })
         return crop, source, False
 
-    def _audio_features(
-        self, generator: MotionGenerator, pcm: np.ndarray, mode: str
-    ) -> tuple[torch.Tensor, str, bool]:
-        key = audio_key(pcm, self.revision("generator", mode))
+    def _audio_features(self, generator: MotionGenerator, pcm: np.ndarray, key: str) -> tuple[torch.Tensor, bool]:
         stored = self.cache.get(key)
         if stored is not None:
-            return torch.from_numpy(stored["features"]).to(self.device), key, True
+            return torch.from_numpy(stored["features"]).to(self.device), True
         features = audio_features(generator, pcm)
         self.cache.put(key, {"features": features.cpu().numpy()})
-        return features, key, False
+        return features, False
 
     def _motion(
-        self, generator: MotionGenerator, pcm: np.ndarray, features: torch.Tensor, audio_entry: str,
+        self, generator: MotionGenerator, pcm: np.ndarray, features: torch.Tensor, key: str | None,
         options: AnimateOptions, report: Progress,
     ) -> tuple[np.ndarray, bool]:
-        sampler = options.sampler
-        key = None
-        if sampler.seed is not None:
-            # The seeded noise is drawn on the sampling device, and CPU and CUDA generators draw different
-            # numbers for one seed: the device type is part of what makes the motion.
-            settings = {"kind": sampler.kind, "steps": sampler.steps_for(generator.config.n_diff_steps),
-                        "precompute_memory": sampler.precompute_memory, "noise_device": self.device.type,
-                        "denoiser": generator.settings}
-            key = motion_key(audio_entry, sampler.seed, settings, {"cfg_scale": sampler.cfg_scale},
-                             self.revision("generator", options.mode))
-            stored = self.cache.get(key)
-            if stored is not None:
-                return stored["coef"], True
+        stored = self.cache.get(key) if key is not None else None
+        if stored is not None:
+            return stored["coef"], True
         coef = sample_motion(
-            generator, pcm, sampler, features=features,
+            generator, pcm, options.sampler, features=features,
             progress=lambda window: report("motion", (window.index + 1) / window.n_windows),
         ).cpu().numpy()
         if key is not None:

@@ -31,11 +31,15 @@ def running_app(root: Path, weights: Path) -> Iterator[str]:
     saved = {key: os.environ.get(key) for key in app_environment(root, weights)}
     os.environ.update(app_environment(root, weights))
     try:
+        from demo.engine import Engine
         from demo.settings import DemoSettings
         from demo.ui import build_demo, launch_options
 
         settings = DemoSettings.from_env()
-        demo = build_demo(settings)
+        engine = Engine(settings)
+        if settings.preload:
+            engine.preload()  # as app.py does before launching
+        demo = build_demo(settings, engine)
         _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=None, quiet=True,
                                 **launch_options(settings))
         try:

@@ -328,11 +328,39 @@ def test_a_deleted_value_file_is_a_miss(store):
     assert store.get(key) is None
 
 
-def test_an_unusable_database_disables_the_cache(tmp_path, caplog):
+def test_a_damaged_database_is_moved_aside_and_replaced(tmp_path, caplog):
     folder = tmp_path / "c"
     folder.mkdir()
     (folder / "cache.db").write_bytes(b"this is not an sqlite database" * 100)
     with caplog.at_level(logging.WARNING, logger="model.cache"), FeatureCache(folder) as c:
+        assert c.enabled
+        c.put(cache_key("x"), blob(0, 1))
+        assert c.get(cache_key("x")) is not None
+    assert "damaged" in caplog.text
+    assert len(list(folder.glob("cache.db.damaged-*"))) == 1
+
+
+def test_a_database_damaged_while_running_is_replaced_without_a_restart(tmp_path, caplog):
+    folder = tmp_path / "c"
+    with FeatureCache(folder) as c:
+        c.put(cache_key("x"), blob(0, 1))
+        c._cache.close()
+        (folder / "cache.db").write_bytes(b"garbage" * 1000)  # damaged under the running server
+        with caplog.at_level(logging.WARNING, logger="model.cache"):
+            assert c.get(cache_key("x")) is None  # a miss, not an error
+        c.put(cache_key("y"), blob(1, 1))
+        assert c.get(cache_key("y")) is not None  # caching goes on
+    assert "damaged" in caplog.text
+
+
+def test_an_unopenable_cache_disables_itself(tmp_path, monkeypatch, caplog):
+    import sqlite3
+
+    def broken(self):
+        raise sqlite3.DatabaseError("file is not a database")
+
+    monkeypatch.setattr(FeatureCache, "_open", broken)
+    with caplog.at_level(logging.WARNING, logger="model.cache"), FeatureCache(tmp_path / "c") as c:
         assert not c.enabled
         c.put(cache_key("x"), blob(0, 1))
         assert c.get(cache_key("x")) is None

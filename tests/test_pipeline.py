@@ -9,6 +9,7 @@ import av
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from model.__main__ import main
 from model.audio.decode import AudioError
@@ -171,3 +172,109 @@ def test_command_line(small_weights, face_image, tmp_path, capsys) -> None:
     printed = capsys.readouterr().out
     assert "25 frames" in printed and "render" in printed
     assert _streams(out)[3] == (128, 128)  # the small renderer's crop output
+
+
+def test_two_animations_at_once_equal_one_after_the_other(small_weights, tmp_path) -> None:
+    """One Animator shared by two threads (as the demo's requests share it) gives the sequential videos."""
+    import threading
+
+    other = SamplerConfig(kind="ddim", num_steps=4, cfg_scale=2.0, seed=9)
+    jobs = [
+        (_picture(tmp_path / "a.png", image_with_faces(360, 480, [(150, 60, 200)])),
+         _speech(tmp_path / "a.wav", 1.2, 5), AnimateOptions(sampler=FAST)),
+        (_picture(tmp_path / "b.png", image_with_faces(400, 400, [(120, 80, 180)])),
+         _speech(tmp_path / "b.wav", 1.0, 6), AnimateOptions(mode="animal", sampler=other)),
+    ]
+    alone = Animator(small_weights, device="cpu")
+    expected = [_streams(alone.animate(image, audio, tmp_path / f"alone{n}.mp4", options).path)[4]
+                for n, (image, audio, options) in enumerate(jobs)]
+    shared = Animator(small_weights, device="cpu")
+    paths, errors = {}, []
+
+    def run(n: int) -> None:
+        image, audio, options = jobs[n]
+        try:
+            paths[n] = shared.animate(image, audio, tmp_path / f"together{n}.mp4", options).path
+        except Exception as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(len(jobs))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    for n, frames in enumerate(expected):
+        together = _streams(paths[n])[4]
+        assert len(together) == len(frames)
+        assert all(np.array_equal(x, y) for x, y in zip(together, frames, strict=True))
+
+
+def test_each_option_changes_exactly_the_cache_keys_it_should(small_weights, face_image, tmp_path) -> None:
+    import dataclasses
+
+    from model.audio.decode import load_audio
+    from model.face.image import SourceImage
+    from model.render.composition import CompositionOptions
+    from model.video import VideoOptions
+
+    animator = Animator(small_weights, device="cpu")
+    image = SourceImage.read(face_image)
+    samples = load_audio(_speech(tmp_path / "k.wav", 1.0, 8))
+    base = AnimateOptions(sampler=FAST)
+    keys = animator.cache_keys(image, samples, base)
+
+    def changed(options=base, picture=image, pcm=samples) -> set[str]:
+        other = animator.cache_keys(picture, pcm, options)
+        return {name for name in ("source", "audio", "motion") if getattr(other, name) != getattr(keys, name)}
+
+    sampler = base.sampler
+    expected = {
+        "crop scale": (dataclasses.replace(base, crop=CropOptions(scale=2.0)), {"source"}),
+        "crop offset": (dataclasses.replace(base, crop=CropOptions(x_offset=0.1)), {"source"}),
+        "face box": (dataclasses.replace(base, crop=CropOptions(box=(150, 60, 200, 200))), {"source"}),
+        "no crop": (dataclasses.replace(base, crop=CropOptions(enabled=False)), {"source"}),
+        "detector": (dataclasses.replace(base, detector="cascade"), set()),  # auto is the cascade here
+        "mode": (AnimateOptions(mode="animal", sampler=FAST), {"source"}),
+        "seed": (dataclasses.replace(base, sampler=dataclasses.replace(sampler, seed=1)), {"motion"}),
+        "guidance": (dataclasses.replace(base, sampler=dataclasses.replace(sampler, cfg_scale=2.8)), {"motion"}),
+        "steps": (dataclasses.replace(base, sampler=dataclasses.replace(sampler, num_steps=5)), {"motion"}),
+        "sampler": (dataclasses.replace(base, sampler=dataclasses.replace(sampler, kind="dpmsolver++")), {"motion"}),
+        "smoothing": (dataclasses.replace(base, smooth=False), set()),
+        "composition": (dataclasses.replace(base, composition=CompositionOptions(driving_multiplier=1.5)), set()),
+        "paste-back": (dataclasses.replace(base, pasteback=False), set()),
+        "batch and precision": (dataclasses.replace(base, batch_size=2, half="bf16"), set()),
+        "video": (dataclasses.replace(base, video=VideoOptions(crf=23)), set()),
+    }
+    for name, (options, keys_changed) in expected.items():
+        assert changed(options) == keys_changed, name
+    assert changed(pcm=samples[:-160]) == {"audio", "motion"}
+    assert changed(picture=SourceImage.read(image.data + b"\0")) == {"source"}
+    assert animator.cache_keys(image, samples, dataclasses.replace(base, sampler=dataclasses.replace(
+        sampler, seed=None))).motion is None
+    on_gpu = Animator(small_weights, device="cpu")
+    assert on_gpu.cache_keys(image, samples, base) == keys  # loads the networks here, on the CPU
+    on_gpu.device = torch.device("cuda")  # only the key is computed: seeded noise differs between devices
+    assert on_gpu.cache_keys(image, samples, base).motion != keys.motion
+
+
+def test_a_face_index_past_the_faces_found_says_which_exist(animator, face_image, tmp_path) -> None:
+    from model.face.image import SourceImage
+
+    with pytest.raises(ValueError, match=r"face 3 requested, but 1 face was found; choose 0"):
+        animator.crop(SourceImage.read(face_image), AnimateOptions(crop=CropOptions(face_index=3)))
+    with pytest.raises(ValueError, match="lies mostly outside the 480x360 image"):
+        animator.crop(SourceImage.read(face_image), AnimateOptions(crop=CropOptions(box=(900, 900, 50, 50))))
+
+
+def test_nine_small_faces_in_a_group_photo_are_all_found(animator, tmp_path) -> None:
+    """Nine 512 px portraits tiled 3x3 (1536 px): the run sees it at 1280, with faces of about 80 px."""
+    from model.face.image import SourceImage, resize_to_limit
+
+    portrait = cv2.imread(str(Path(__file__).resolve().parent.parent / "assets" / "astronaut_photo.jpg"))
+    group = np.vstack([np.hstack([portrait] * 3)] * 3)
+    picture = SourceImage.read(_picture(tmp_path / "group.png", group[:, :, ::-1]))
+    assert picture.pixels.shape == (1536, 1536, 3)
+    assert len(animator.detector("human").detect_faces(resize_to_limit(picture.pixels))) == 9
+    crop = animator.crop(picture, AnimateOptions(crop=CropOptions(face_index=8)))
+    assert "face 9 of 9" in crop.note

@@ -20,8 +20,8 @@ from model.face.detector import CascadeFaceDetector
 from model.face.faces import Face, FaceDetector, select_face
 from model.face.image import check_image, limited_size, resize_to_limit
 from model.validation import Range, check_number
+from model.weights import MODES
 
-MODES = ("human", "animal")
 #: Accepted crop settings (the official defaults lie inside; the demo's sliders use the same bounds).
 SCALE_RANGE = Range(1.0, 4.0)
 OFFSET_RANGE = Range(-0.5, 0.5)
