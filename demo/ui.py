@@ -7,7 +7,7 @@ from typing import Any
 
 import gradio as gr
 
-from demo.components import RawImage
+from demo.components import Dropdown, Files, Number, Radio, RawImage, Slider
 from demo.engine import Engine
 from demo.handlers import DEFAULT_GUIDANCE, MAX_SEED, Handlers, random_seed
 from demo.options import CROP_MODES, DEFAULT_PRESET, MODES, PRESETS, REGIONS
@@ -46,7 +46,7 @@ def _animate_tab(handlers: Handlers, settings: DemoSettings) -> None:
         with gr.Column():
             image = RawImage(type="filepath", sources=["upload", "webcam", "clipboard"], label="Portrait or animal")
             audio = gr.Audio(type="filepath", sources=["upload", "microphone"], label="Speech")
-            mode = gr.Radio(list(MODES), value="human", label="Mode")
+            mode = Radio(list(MODES), value="human", label="Mode")
             button = gr.Button("Generate", variant="primary")
         with gr.Column():
             video = gr.Video(label="Result", format="mp4", interactive=False)
@@ -54,32 +54,32 @@ def _animate_tab(handlers: Handlers, settings: DemoSettings) -> None:
             info = gr.Textbox(label="Timings and cache", lines=3, interactive=False)
     with gr.Row():
         with gr.Accordion("Motion", open=True):
-            guidance = gr.Slider(GUIDANCE_RANGE.low, GUIDANCE_RANGE.high, value=DEFAULT_GUIDANCE, step=0.1,
+            guidance = Slider(GUIDANCE_RANGE.low, GUIDANCE_RANGE.high, value=DEFAULT_GUIDANCE, step=0.1,
                                  label="Guidance scale")
             with gr.Row():
-                seed = gr.Number(value=0, precision=0, minimum=0, maximum=MAX_SEED, label="Seed")
+                seed = Number(value=0, precision=0, minimum=0, maximum=MAX_SEED, label="Seed")
                 dice = gr.Button("🎲 Random seed", size="sm")
-            quality = gr.Radio(list(PRESETS), value=DEFAULT_PRESET, label="Sampler quality", info=PRESET_HELP)
+            quality = Radio(list(PRESETS), value=DEFAULT_PRESET, label="Sampler quality", info=PRESET_HELP)
         with gr.Accordion("Head and face", open=True):
-            region = gr.Dropdown(list(REGIONS), value="all", label="Animation region",
+            region = Dropdown(list(REGIONS), value="all", label="Animation region",
                                  info="all: pose and expression · exp · pose · lip · eyes")
-            multiplier = gr.Slider(MULTIPLIER_RANGE.low, MULTIPLIER_RANGE.high, value=1.0, step=0.02,
+            multiplier = Slider(MULTIPLIER_RANGE.low, MULTIPLIER_RANGE.high, value=1.0, step=0.02,
                                    label="Driving multiplier")
             smoothing = gr.Checkbox(value=True, label="Smooth head motion")
         with gr.Accordion("Output", open=True):
             pasteback = gr.Checkbox(value=True, label="Paste the face back into the whole image")
-            crf = gr.Slider(12, 35, value=18, step=1, label="Video quality (CRF: lower is better and bigger)")
+            crf = Slider(12, 35, value=18, step=1, label="Video quality (CRF: lower is better and bigger)")
     with gr.Accordion("Crop", open=False):
         with gr.Row():
             with gr.Column():
-                crop_mode = gr.Radio(list(CROP_MODES), value="auto", label="Crop",
+                crop_mode = Radio(list(CROP_MODES), value="auto", label="Crop",
                                      info="auto: detect the face · manual box: give it · off: the whole image")
-                crop_scale = gr.Slider(SCALE_RANGE.low, SCALE_RANGE.high, value=2.3, step=0.05,
+                crop_scale = Slider(SCALE_RANGE.low, SCALE_RANGE.high, value=2.3, step=0.05,
                                        label="Crop scale (smaller: bigger face)")
-                crop_x = gr.Slider(OFFSET_RANGE.low, OFFSET_RANGE.high, value=0.0, step=0.01, label="Horizontal offset")
-                crop_y = gr.Slider(OFFSET_RANGE.low, OFFSET_RANGE.high, value=-0.125, step=0.005,
+                crop_x = Slider(OFFSET_RANGE.low, OFFSET_RANGE.high, value=0.0, step=0.01, label="Horizontal offset")
+                crop_y = Slider(OFFSET_RANGE.low, OFFSET_RANGE.high, value=-0.125, step=0.005,
                                    label="Vertical offset")
-                face_index = gr.Number(value=0, precision=0, minimum=0, maximum=FACE_INDEX_RANGE.high,
+                face_index = Number(value=0, precision=0, minimum=0, maximum=FACE_INDEX_RANGE.high,
                                        label="Face (0 = largest)")
                 face_box = gr.Textbox(label="Manual face box: x, y, width, height (pixels)",
                                       placeholder="120, 80, 200, 200")
@@ -119,12 +119,12 @@ def _compare_tab(handlers: Handlers) -> None:
     )
     with gr.Row():
         with gr.Column():
-            images = gr.File(file_count="multiple", file_types=["image"], type="filepath", label="Images")
-            audios = gr.File(file_count="multiple", file_types=["audio"], type="filepath", label="Audios")
+            images = Files(file_count="multiple", file_types=["image"], type="filepath", label="Images")
+            audios = Files(file_count="multiple", file_types=["audio"], type="filepath", label="Audios")
             guidances = gr.Textbox(value=str(DEFAULT_GUIDANCE), label="Guidance scales (comma-separated)")
             seeds = gr.Textbox(value="0", label="Seeds (comma-separated)")
-            mode = gr.Radio(list(MODES), value="human", label="Mode")
-            quality = gr.Radio(list(PRESETS), value=DEFAULT_PRESET, label="Sampler quality", info=PRESET_HELP)
+            mode = Radio(list(MODES), value="human", label="Mode")
+            quality = Radio(list(PRESETS), value=DEFAULT_PRESET, label="Sampler quality", info=PRESET_HELP)
             button = gr.Button("Compare", variant="primary")
         with gr.Column():
             video = gr.Video(label="Comparison", format="mp4", interactive=False)

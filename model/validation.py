@@ -19,7 +19,12 @@ class Range:
     high: float
 
     def __str__(self) -> str:
-        return f"from {self.low:g} to {self.high:g}"
+        return f"from {_number(self.low)} to {_number(self.high)}"
+
+
+def _number(value: float) -> str:
+    """Whole numbers in full (2147483647, not 2.14748e+09), others as %g."""
+    return str(int(value)) if float(value).is_integer() and abs(value) < 1e15 else f"{value:g}"
 
 
 def _describe(value: object) -> str:
@@ -27,7 +32,13 @@ def _describe(value: object) -> str:
         return "NaN (not a number)"
     if isinstance(value, float) and math.isinf(value):
         return "infinity" if value > 0 else "minus infinity"
-    return repr(value) if isinstance(value, str) else f"{value:g}" if isinstance(value, float) else str(value)
+    if isinstance(value, str):
+        return repr(value[:40])
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return str(value).lower()
+    return _number(value) if isinstance(value, int | float) else f"a {type(value).__name__}"
 
 
 def check_number(name: str, value: object, allowed: Range | None = None, integer: bool = False) -> None:
