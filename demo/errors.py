@@ -10,29 +10,9 @@ from pathlib import Path
 
 import gradio as gr
 
-from model.audio.decode import AudioError
-from model.checkpoint import CheckpointError
-from model.face.image import ImageError
-from model.face.source_crop import NoFaceError
-from model.motion.template import TemplateError
-from model.video import VideoError
-from model.weights import MissingWeightsError, WeightMismatchError
+from model.errors import USER_ERROR_TITLES
 
 log = logging.getLogger(__name__)
-
-#: (exception type, title shown before its message), most specific first: several are ValueErrors.
-KNOWN_ERRORS: tuple[tuple[type[BaseException], str], ...] = (
-    (MissingWeightsError, "The model weights are not available"),
-    (WeightMismatchError, "A weight file is not the pinned release"),
-    (CheckpointError, "A weight file could not be loaded"),
-    (TemplateError, "The motion template could not be loaded"),
-    (NoFaceError, "No face found"),
-    (ImageError, "Unusable image"),
-    (AudioError, "Unusable audio"),
-    (VideoError, "The video could not be written"),
-    (ValueError, "Invalid setting"),
-)
-
 
 #: An absolute server path (not inside a URL): kept to its last part, the file name.
 _SERVER_PATH = re.compile(r"(?<![\w.:/~-])/(?:[^\s/'\"(),;:]+/)+([^\s/'\"(),;:]+)")
@@ -46,7 +26,7 @@ def scrub_paths(message: str) -> str:
 def readable(exc: BaseException, paths: tuple[str | Path | None, ...] = ()) -> gr.Error:
     """The ``gr.Error`` for ``exc``: a title and the message, with server-side upload paths shortened to
     file names. Unexpected errors are logged with their traceback and reported without internals."""
-    for kind, title in KNOWN_ERRORS:
+    for kind, title in USER_ERROR_TITLES:
         if isinstance(exc, kind):
             message = str(exc)
             for path in paths:

@@ -2,16 +2,19 @@
 
 The stages, in order (each reported to the progress callback, timed, and cached where it pays):
 
-1. inputs: decode the image and the audio (clear errors for bad files);
-2. source: clamp the image, find and crop the face, run F and M once (cached by image bytes,
-   crop options, mode and weights);
+1. inputs: decode the image and the audio, clamp the image, find and crop the face (clear errors
+   for bad files, a face index past the faces found or a box outside the image, before any network
+   runs);
+2. source: run F and M once on the crop (cached, with the crop, by image bytes, crop options, mode
+   and weights);
 3. audio features: HuBERT on every 4 s window (cached by the decoded samples and the encoder);
 4. motion: the diffusion sampler over the windows, then decoding and smoothing (cached by the
    audio, seed, sampler and guidance settings and the generator);
 5. render: compose the driving keypoints of all frames, W+G in batches, paste back, and encode
    while rendering (memory does not grow with length); the mp4 appears only when complete.
 
-Models load lazily per mode; human and animal modes share the motion generator.
+Models load lazily per mode (or up front with ``preload``); human and animal modes share the motion
+generator.
 """
 
 from __future__ import annotations
@@ -254,9 +257,13 @@ class Animator:
             picture = SourceImage.read(image)
             speech = Speech.read(audio, max_seconds=options.video.max_audio_seconds)
             pcm = speech.samples
+            # The crop is made (and a face index past the faces found refused) before any network loads, unless
+            # the cache already holds this source.
+            stored_source = self.cache.get(self.source_key(picture, options))
+            crop = _crop_from_arrays(stored_source) if stored_source is not None else self.crop(picture, options)
             keys = self.cache_keys(picture, pcm, options)
         with stage("source"):
-            crop, source, hit = self._source(picture, options, keys.source)
+            source, hit = self._source(crop, stored_source, options, keys.source)
             result.cache_hits["source"] = hit
             result.notes.append(crop.note)
         with stage("audio features"):
@@ -274,13 +281,17 @@ class Animator:
             result.notes.append(note)
         return result
 
+    def source_key(self, image: SourceImage, options: AnimateOptions) -> str:
+        """The source entry's key: the image file, every crop setting, the detector, the mode's networks."""
+        detector = self.detector(options.mode, options.detector)
+        return source_key(image.data, {"crop": options.crop, "detector": detector.name}, options.mode,
+                          self.revision("source", options.mode))
+
     def cache_keys(self, image: SourceImage, samples: np.ndarray, options: AnimateOptions) -> CacheKeys:
         """The feature-cache keys of a run: each covers everything that changes its entry, and nothing else
         (the composition, smoothing and output options act after the cache and change no key)."""
         generator, _ = self.generator(options.mode)
-        detector = self.detector(options.mode, options.detector)
-        source = source_key(image.data, {"crop": options.crop, "detector": detector.name}, options.mode,
-                            self.revision("source", options.mode))
+        source = self.source_key(image, options)
         audio = audio_key(samples, self.revision("generator", options.mode))
         sampler = options.sampler
         if sampler.seed is None:  # a fresh random motion every run: nothing to reuse
@@ -295,17 +306,15 @@ class Animator:
         return CacheKeys(source, audio, motion)
 
     def _source(
-        self, picture: SourceImage, options: AnimateOptions, key: str
-    ) -> tuple[SourceCrop, PreparedSource, bool]:
+        self, crop: SourceCrop, stored: dict[str, np.ndarray] | None, options: AnimateOptions, key: str
+    ) -> tuple[PreparedSource, bool]:
+        """F and M on the crop, or their outputs from the cache entry ``stored``."""
         nets = self.renderer(options.mode)
-        stored = self.cache.get(key)
         if stored is not None:
-            crop = _crop_from_arrays(stored)
             lip_ratio = float(stored["lip_ratio"][0]) if stored["lip_ratio"].size else None
             info = {k: torch.from_numpy(stored[f"kp_{k}"]).to(self.device) for k in _KP_FIELDS}
             motion = SourceMotion.from_kp_info(info, lip_ratio)
-            return crop, attach_source(nets, torch.from_numpy(stored["feature_3d"]).to(self.device), motion), True
-        crop = self.crop(picture, options)
+            return attach_source(nets, torch.from_numpy(stored["feature_3d"]).to(self.device), motion), True
         lip_ratio = None if crop.landmarks is None else float(lip_close_ratio(crop.landmarks[None])[0, 0])
         source = prepare_source(nets, crop.crop_256, lip_ratio)
         self.cache.put(key, {
@@ -314,7 +323,7 @@ class Animator:
             "feature_3d": source.feature_3d.cpu().numpy(),
             **{f"kp_{k}": getattr(source.motion, k).cpu().numpy() for k in _KP_FIELDS},
         })
-        return crop, source, False
+        return source, False
 
     def _audio_features(self, generator: MotionGenerator, pcm: np.ndarray, key: str) -> tuple[torch.Tensor, bool]:
         stored = self.cache.get(key)

@@ -41,7 +41,9 @@ def page(app_url):
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=NO_NETWORK)
         page = browser.new_page(viewport={"width": 1280, "height": 1000})
-        page.goto(app_url, wait_until="networkidle")
+        # Not "networkidle": a page with session state keeps Gradio's heartbeat stream open.
+        page.goto(app_url, wait_until="load")
+        sync_api.expect(page.get_by_role("button", name="Generate")).to_be_visible(timeout=30_000)
         yield page
         browser.close()
 
@@ -63,6 +65,8 @@ def test_upload_and_generate(page, tmp_path) -> None:
     duration = _result_duration(page)
     assert 4.0 < duration < 4.3  # en_hello.wav lasts 4.1 s
     sync_api.expect(page.get_by_label("Timings and cache").first).to_have_value(re.compile("From the cache"))
+    # No ONNX detectors in the test weights: the page says, next to the video, that the crop is a fallback's.
+    sync_api.expect(page.get_by_text("Face crop fallback").first).to_be_visible(timeout=10_000)
     shot = tmp_path / "animate.png"
     page.screenshot(path=str(shot), full_page=True)
     shutil.copy(shot, STABLE_SCREENSHOT)

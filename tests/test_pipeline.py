@@ -174,6 +174,28 @@ def test_command_line(small_weights, face_image, tmp_path, capsys) -> None:
     assert _streams(out)[3] == (128, 128)  # the small renderer's crop output
 
 
+@pytest.mark.parametrize(
+    ("flags", "words"),
+    [
+        (["--cfg-scale", "nan"], "guidance scale must be a finite number from 0 to 10; got NaN"),
+        (["--seed", "-3"], "seed must be from 0 to 2147483647"),
+        (["--crop-scale", "inf"], "crop scale must be a finite number"),
+        (["--driving-multiplier", "7"], "driving multiplier must be from 0 to 2"),
+        (["--crf", "80"], "CRF"),
+        (["--face-index", "4"], "face 4 requested, but 1 face was found; choose 0"),
+        (["--face-box", "900,900,40,40"], "lies mostly outside"),
+    ],
+)
+def test_command_line_refuses_bad_values_in_one_line(small_weights, face_image, tmp_path, capsys, flags,
+                                                     words) -> None:
+    out = tmp_path / "never.mp4"
+    code = main(["animate", "--image", str(face_image), "--audio", str(_speech(tmp_path / "s.wav", 0.5, 1)),
+                 "--out", str(out), "--weights", str(small_weights), "--no-cache", "--device", "cpu", *flags])
+    err = capsys.readouterr().err
+    assert code == 2 and words in err and "Traceback" not in err
+    assert not out.exists() and list(tmp_path.glob("*.mp4")) == []
+
+
 def test_two_animations_at_once_equal_one_after_the_other(small_weights, tmp_path) -> None:
     """One Animator shared by two threads (as the demo's requests share it) gives the sequential videos."""
     import threading
