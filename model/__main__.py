@@ -25,10 +25,15 @@ def _weights(args: argparse.Namespace) -> int:
     print(f"weights source: {root if root else 'Hugging Face Hub cache (no download)'}")
     missing_required = False
     for item in weights.status(args.weights):
-        mark = "ok     " if item.present else ("missing" if item.file.required else "absent ")
-        missing_required |= item.file.required and not item.present
+        if item.present:
+            mark = "WRONG  " if item.problem else "ok     "
+        else:
+            mark = "missing" if item.file.required else "absent "
+        missing_required |= item.file.required and not item.usable
         modes = "/".join(sorted(item.file.modes))
         print(f"  {mark} [{modes:12}] {item.file.local_path}{'' if item.file.required else '  (optional)'}")
+        if item.problem:
+            print(f"          {item.problem}")
     if missing_required:
         print(
             f"\nTo get the weights: set {weights.WEIGHTS_ENV} to an official JoyVASA 'pretrained_weights/' "

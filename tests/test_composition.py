@@ -243,7 +243,7 @@ def test_options_are_validated() -> None:
         CompositionOptions(animation_region="mouth")
     with pytest.raises(ValueError, match="mode"):
         CompositionOptions(mode="dog")
-    with pytest.raises(ValueError, match="driving_multiplier"):
+    with pytest.raises(ValueError, match="driving multiplier"):
         CompositionOptions(driving_multiplier=float("nan"))
     with pytest.raises(ValueError, match="no driving frames"):
         compose_motion(_source(), _motion(frames=0), CompositionOptions())

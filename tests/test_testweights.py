@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import pickle
@@ -61,6 +62,9 @@ def test_tree_in_an_offline_hub_cache_loads_end_to_end(small_weights: Path, hub_
         resolve("human")
     paths = resolve("human", expect=read_local_manifest(small_weights))
     assert str(hub_cache) in str(paths.network("spade_generator"))
+    assert paths.renderer_config is None  # a test-tree file: never asked of the Hub; given here from the tree
+    config = small_weights / "liveportrait/renderer_config.json"
+    paths = dataclasses.replace(paths, paths={**paths.paths, "human.renderer_config": config})
     assert load_renderer(paths).config == load_renderer(resolve("human", small_weights)).config
     generator = load_motion_generator(paths["motion_generator"], paths["hubert_config"])
     assert generator.config.feature_dim == 32

@@ -277,7 +277,7 @@ def test_invalid_frames_are_rejected(tmp_path):
 def test_options_are_validated():
     with pytest.raises(ValueError, match="preset"):
         VideoOptions(preset="warp")
-    with pytest.raises(ValueError, match="crf"):
+    with pytest.raises(ValueError, match="CRF"):
         VideoOptions(crf=60)
     with pytest.raises(ValueError, match="fps"):
         VideoOptions(fps=0)
