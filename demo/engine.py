@@ -34,11 +34,15 @@ PRELOAD_MODE = "human"
 
 
 def stage_reporter(report: Reporter, start: float = 0.0, span: float = 1.0, prefix: str = "") -> Callable:
-    """The Animator's ``(stage, fraction)`` callback, mapped onto ``[start, start + span]`` of ``report``."""
+    """The Animator's ``(stage, fraction)`` callback, mapped onto ``[start, start + span]`` of ``report``; never
+    backwards (motion sampling reports from its own thread while rendering has begun)."""
+    shown = [0.0]
 
     def callback(stage: str, fraction: float) -> None:
         done = (STAGES.index(stage) + fraction) / len(STAGES)
-        report(start + span * done, desc=f"{prefix}{stage}")
+        if done >= shown[0]:
+            shown[0] = done
+            report(start + span * done, desc=f"{prefix}{stage}")
 
     return callback
 

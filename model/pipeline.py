@@ -20,6 +20,8 @@ generator.
 from __future__ import annotations
 
 import dataclasses
+import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -38,23 +40,27 @@ from model.face.image import SourceImage
 from model.face.paste import TorchPasteBack, paste_back, prepare_paste_back
 from model.face.source_crop import CropOptions, SourceCrop, crop_source
 from model.motion.checkpoint import load_motion_generator
-from model.motion.generate import motion_from_coefficients
+from model.motion.generate import MotionDecoder
 from model.motion.generator import MotionGenerator
 from model.motion.sampler import SamplerConfig
 from model.motion.sequence import MotionSequence
 from model.motion.template import MotionTemplate, load_motion_template
-from model.motion.windows import audio_features, sample_motion
+from model.motion.windows import iter_windows
 from model.render.composition import CompositionOptions, SourceMotion, driving_keypoints
 from model.render.keypoints import lip_close_ratio
 from model.render.loading import RendererNetworks, load_renderer
 from model.render.renderer import DEFAULT_BATCH_SIZE, PreparedSource, attach_source, prepare_source, render
+from model.segments import Segment
+from model.stages import Background, Sink
 from model.video import VideoOptions, VideoWriter
 from model.weights import WeightPaths, resolve
 
 Mode = Literal["human", "animal"]
 #: Progress callback: (stage name, fraction of that stage done in [0, 1]).
 Progress = Callable[[str, float], None]
-STAGES = ("inputs", "source", "audio features", "motion", "render")
+#: Stages reported to the progress callback, in order (motion and render overlap: render reports once its
+#: first frames exist).
+STAGES = ("inputs", "source", "motion", "render")
 HALF_PRECISION = {"fp16": torch.float16, "bf16": torch.bfloat16}
 #: Source keypoint info fields kept in the cache (SourceMotion minus the derived R and x_s).
 _KP_FIELDS = ("kp", "pitch", "yaw", "roll", "exp", "scale", "t")
@@ -98,6 +104,11 @@ class AnimateOptions:
     def effective_composition(self) -> CompositionOptions:
         return self.composition or CompositionOptions(mode=self.mode)
 
+    @property
+    def render_dtype(self) -> torch.dtype | None:
+        """The autocast dtype of W and G, or None for float32."""
+        return HALF_PRECISION[self.half] if self.half else None
+
 
 @dataclass(frozen=True)
 class CacheKeys:
@@ -110,7 +121,9 @@ class CacheKeys:
 
 @dataclass
 class AnimationResult:
-    """What a run produced: the mp4, its frame count and size, per-stage seconds, cache hits, notes."""
+    """What a run produced: the mp4, its frame count and size (height, width), seconds per stage (``motion``
+    and ``render`` overlap; ``total`` is the wall time), cache hits, notes, and, for a stream, how many segments
+    were yielded and when the first one was (seconds after the start)."""
 
     path: Path
     n_frames: int
@@ -118,13 +131,42 @@ class AnimationResult:
     timings: dict[str, float] = field(default_factory=dict)
     cache_hits: dict[str, bool] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    segments: int = 0
+    first_segment_seconds: float | None = None
 
     def summary(self) -> str:
         stages = ", ".join(
             f"{name} {seconds:.2f} s{' (cached)' if self.cache_hits.get(name) else ''}"
             for name, seconds in self.timings.items()
         )
-        return f"{self.n_frames} frames {self.size[1]}x{self.size[0]} -> {self.path} | {stages}"
+        first = self.first_segment_seconds
+        first = "" if first is None else f", first segment after {first:.2f} s"
+        return f"{self.n_frames} frames {self.size[1]}x{self.size[0]} -> {self.path} | {stages}{first}"
+
+
+class AnimationStream:
+    """The segments of a run as they are made (iterate), then :attr:`result`; :meth:`close` (or leaving a
+    ``with`` block, or dropping the stream) stops every stage of the run and removes what it made."""
+
+    def __init__(self, run: Iterator[Segment | AnimationResult]) -> None:
+        self._run = run
+        self.result: AnimationResult | None = None
+
+    def __iter__(self) -> Iterator[Segment]:
+        for item in self._run:
+            if isinstance(item, AnimationResult):
+                self.result = item
+            else:
+                yield item
+
+    def close(self) -> None:
+        self._run.close()  # runs the run's cleanup (threads stopped, partial files removed) if it had not ended
+
+    def __enter__(self) -> AnimationStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def pick_device(device: str | torch.device | None) -> torch.device:
@@ -241,45 +283,147 @@ class Animator:
         progress: Progress | None = None,
     ) -> AnimationResult:
         """Animate ``image`` (a path, the file's bytes, or already decoded) with ``audio`` (a path, or already
-        decoded) into ``out_path`` (mp4)."""
+        decoded) into ``out_path`` (mp4). The same run as :meth:`animate_stream`, without the segments."""
+        stream = AnimationStream(self._run(image, audio, out_path, options, progress, False, None))
+        for _ in stream:
+            pass
+        return stream.result
+
+    def animate_stream(
+        self,
+        image: str | Path | bytes | SourceImage,
+        audio: str | Path | Speech,
+        out_path: str | Path,
+        options: AnimateOptions = AnimateOptions(),
+        progress: Progress | None = None,
+        segment_dir: str | Path | None = None,
+    ) -> AnimationStream:
+        """The run of :meth:`animate`, yielding self-contained segments of the video (``options.video.
+        segment_seconds`` long: H.264 and AAC in a fragmented mp4 each) as soon as each is encoded, while the
+        rest is sampled and rendered; ``out_path`` gets the complete mp4 at the end (the same packets, so the
+        segments hold exactly its frames). ``segment_dir``: where the segments are kept (None: a temporary
+        folder removed when the stream ends). Closing the stream early stops every stage and removes the
+        segments and the partial mp4."""
+        return AnimationStream(self._run(image, audio, out_path, options, progress, True, segment_dir))
+
+    def _run(
+        self, image: str | Path | bytes | SourceImage, audio: str | Path | Speech, out_path: str | Path,
+        options: AnimateOptions, progress: Progress | None, segments: bool, segment_dir: str | Path | None,
+    ) -> Iterator[Segment | AnimationResult]:
+        """The run, top to bottom: inputs, source, then motion sampled window by window on a worker thread
+        (one window ahead), composed and rendered here, pasted back and encoded on another (segments yielded
+        as they close), and finally the result."""
         report = progress or (lambda stage, fraction: None)
         result = AnimationResult(path=Path(out_path), n_frames=0, size=(0, 0))
+        start = time.perf_counter()
 
         @contextmanager
         def stage(name: str) -> Iterator[None]:
             report(name, 0.0)
-            start = time.perf_counter()
+            began = time.perf_counter()
             yield
-            result.timings[name] = time.perf_counter() - start
+            result.timings[name] = time.perf_counter() - began
             report(name, 1.0)
 
         with stage("inputs"):
             picture = SourceImage.read(image)
             speech = Speech.read(audio, max_seconds=options.video.max_audio_seconds)
-            pcm = speech.samples
             # The crop is made (and a face index past the faces found refused) before any network loads, unless
             # the cache already holds this source.
             stored_source = self.cache.get(self.source_key(picture, options))
             crop = _crop_from_arrays(stored_source) if stored_source is not None else self.crop(picture, options)
-            keys = self.cache_keys(picture, pcm, options)
+            keys = self.cache_keys(picture, speech.samples, options)
         with stage("source"):
-            source, hit = self._source(crop, stored_source, options, keys.source)
-            result.cache_hits["source"] = hit
+            source, result.cache_hits["source"] = self._source(crop, stored_source, options, keys.source)
             result.notes.append(crop.note)
-        with stage("audio features"):
-            generator, template = self.generator(options.mode)
-            features, hit = self._audio_features(generator, pcm, keys.audio)
-            result.cache_hits["audio features"] = hit
-        with stage("motion"):
-            coef, hit = self._motion(generator, pcm, features, keys.motion, options, report)
-            result.cache_hits["motion"] = hit
-            motion = motion_from_coefficients(coef, template, generator.config.fps, options.smooth)
-        with stage("render"):
-            result.n_frames, result.size, note = self._render(
-                crop, source, motion, speech.path, len(pcm), out_path, options, report
-            )
-            result.notes.append(note)
-        return result
+        generator, template = self.generator(options.mode)
+        nets = self.renderer(options.mode)
+        composition = options.effective_composition
+        paste, note = self._paste_back(crop, nets, options)
+        result.notes.append(note)
+        decode = MotionDecoder(template, generator.config.fps, options.smooth)
+        video_options = dataclasses.replace(options.video, fps=round(generator.config.fps))
+        own_folder = segments and segment_dir is None
+        folder = Path(tempfile.mkdtemp(prefix="joyvasa-segments-")) if own_folder else segment_dir
+        writer = VideoWriter(out_path, speech.path, video_options, len(speech.samples), folder)
+        motion = Background(lambda check: self._motion_chunks(generator, speech.samples, keys, options, result,
+                                                              report, check), ahead=1, name="motion")
+        encoder = Sink(lambda frames: writer.write(paste(frames) if paste else frames), ahead=2, name="encoder")
+        finished = False
+        try:
+            reference: MotionSequence | None = None
+            render_began = None
+            for coef in motion:
+                render_began = render_began or time.perf_counter()
+                frames = decode(coef)
+                reference = reference or frames.frames(slice(0, 1))
+                # Composition is relative to the sequence's first frame: it leads every chunk, then is dropped.
+                x_d = driving_keypoints(nets.stitching, source.motion, MotionSequence.concat([reference, frames]),
+                                        composition)[1:]
+                x_d = x_d[: writer.frames_needed - result.n_frames]
+                for batch in render(nets, source, x_d, batch_size=options.batch_size, dtype=options.render_dtype):
+                    encoder.put(batch)
+                    result.n_frames += len(batch)
+                    report("render", result.n_frames / writer.frames_needed)
+                    yield from self._segments_out(writer, result, start)
+                if result.n_frames >= writer.frames_needed:
+                    break
+            encoder.finish()
+            writer.close()
+            result.timings["render"] = time.perf_counter() - (render_began or start)
+            yield from self._segments_out(writer, result, start)
+            result.n_frames, result.size = writer.frames_written, writer.size or (0, 0)
+            result.timings["total"] = time.perf_counter() - start
+            finished = True
+            yield result
+        finally:
+            motion.close()
+            encoder.close()
+            if not finished:
+                writer.abort()
+            if own_folder:
+                shutil.rmtree(folder, ignore_errors=True)
+
+    @staticmethod
+    def _segments_out(writer: VideoWriter, result: AnimationResult, start: float) -> Iterator[Segment]:
+        for segment in writer.take_segments():
+            if result.first_segment_seconds is None:
+                result.first_segment_seconds = time.perf_counter() - start
+            result.segments += 1
+            yield segment
+
+    def _motion_chunks(
+        self, generator: MotionGenerator, pcm: np.ndarray, keys: CacheKeys, options: AnimateOptions,
+        result: AnimationResult, report: Progress, check: Callable[[], None],
+    ) -> Iterator[np.ndarray]:
+        """Normalised motion coefficients (n, m), one window at a time: from the cache (a warm run starts
+        rendering at once), else sampled window by window, with HuBERT run per window unless its features are
+        cached; both are stored in the cache at the end."""
+        began = time.perf_counter()
+        cached = self.cache.get(keys.motion) if keys.motion is not None else None
+        result.cache_hits["motion"] = cached is not None
+        if cached is not None:
+            result.cache_hits["audio features"] = True
+            n = generator.config.n_motions
+            for start in range(0, len(cached["coef"]), n):
+                yield cached["coef"][start : start + n]
+            result.timings["motion"] = time.perf_counter() - began
+            return
+        stored = self.cache.get(keys.audio)
+        result.cache_hits["audio features"] = stored is not None
+        features = None if stored is None else torch.from_numpy(stored["features"]).to(self.device)
+        coef, feats = [], []
+        for window in iter_windows(generator, pcm, options.sampler, features=features,
+                                   on_step=lambda step, state: check()):
+            report("motion", (window.index + 1) / window.n_windows)
+            feats.append(window.audio_feat.cpu().numpy())
+            coef.append(window.kept_motion.cpu().numpy())
+            yield coef[-1]
+        if stored is None:
+            self.cache.put(keys.audio, {"features": np.stack(feats)})
+        if keys.motion is not None:
+            self.cache.put(keys.motion, {"coef": np.concatenate(coef)})
+        result.timings["motion"] = time.perf_counter() - began
 
     def source_key(self, image: SourceImage, options: AnimateOptions) -> str:
         """The source entry's key: the image file, every crop setting, the detector, the mode's networks."""
@@ -325,53 +469,16 @@ class Animator:
         })
         return source, False
 
-    def _audio_features(self, generator: MotionGenerator, pcm: np.ndarray, key: str) -> tuple[torch.Tensor, bool]:
-        stored = self.cache.get(key)
-        if stored is not None:
-            return torch.from_numpy(stored["features"]).to(self.device), True
-        features = audio_features(generator, pcm)
-        self.cache.put(key, {"features": features.cpu().numpy()})
-        return features, False
-
-    def _motion(
-        self, generator: MotionGenerator, pcm: np.ndarray, features: torch.Tensor, key: str | None,
-        options: AnimateOptions, report: Progress,
-    ) -> tuple[np.ndarray, bool]:
-        stored = self.cache.get(key) if key is not None else None
-        if stored is not None:
-            return stored["coef"], True
-        coef = sample_motion(
-            generator, pcm, options.sampler, features=features,
-            progress=lambda window: report("motion", (window.index + 1) / window.n_windows),
-        ).cpu().numpy()
-        if key is not None:
-            self.cache.put(key, {"coef": coef})
-        return coef, False
-
-    def _render(
-        self, crop: SourceCrop, source: PreparedSource, motion: MotionSequence, audio: str | Path, n_samples: int,
-        out_path: str | Path, options: AnimateOptions, report: Progress,
-    ) -> tuple[int, tuple[int, int], str]:
-        nets = self.renderer(options.mode)
+    def _paste_back(
+        self, crop: SourceCrop, nets: RendererNetworks, options: AnimateOptions
+    ) -> tuple[Callable[[torch.Tensor], np.ndarray | torch.Tensor] | None, str]:
+        """The paste-back function of this source (None: the crop is the output) and a note saying which."""
         composition = options.effective_composition
-        x_d = driving_keypoints(nets.stitching, source.motion, motion, composition)
-        use_pasteback = options.pasteback and crop.method != "none" and composition.stitching
-        note = "pasted back into the full image" if use_pasteback else (
-            "crop output (paste-back needs cropping and stitching)" if options.pasteback else "crop output")
-        paste = None
-        if use_pasteback:
-            paste = _paste_function(crop, nets.config.output_size, self.device)
-        dtype = HALF_PRECISION.get(options.half) if options.half else None
-        video_options = dataclasses.replace(options.video, fps=round(motion.fps))
-        with VideoWriter(out_path, audio, video_options, n_audio_samples=n_samples) as writer:
-            total = min(len(x_d), writer.frames_needed)
-            for frames in render(nets, source, x_d[:total], batch_size=options.batch_size, dtype=dtype):
-                writer.write(paste(frames) if paste else frames)
-                report("render", writer.frames_written / total)
-            size = writer.size
-        assert size is not None
-        return writer.frames_written, size, note
-
+        if options.pasteback and crop.method != "none" and composition.stitching:
+            return _paste_function(crop, nets.config.output_size, self.device), "pasted back into the full image"
+        if options.pasteback:
+            return None, "crop output (paste-back needs cropping and stitching)"
+        return None, "crop output"
 
 def _paste_function(
     crop: SourceCrop, frame_size: int, device: torch.device

@@ -40,6 +40,7 @@ import torch
 from av.video.reformatter import ColorPrimaries, ColorRange, Colorspace, ColorTrc, VideoReformatter
 
 from model.audio.decode import DEFAULT_MAX_SECONDS, SAMPLE_RATE, load_audio
+from model.segments import Segment, SegmentMuxer
 from model.validation import Range, check_number
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,8 @@ log = logging.getLogger(__name__)
 X264_PRESETS = (
     "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo",
 )
+#: How far the audio is encoded ahead of the video, in seconds (above the AAC encoder's delay).
+AUDIO_LEAD_SECONDS = 0.5
 #: Sample rates the AAC encoder accepts; other input rates go to the next one up.
 _AAC_RATES = (7350, 8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000, 64000, 88200, 96000)
 
@@ -71,6 +74,8 @@ class VideoOptions:
     render much, and at a fixed CRF slower presets mainly save file size, not quality.
     audio_bitrate: AAC bit rate in bit/s.
     max_audio_seconds: longest accepted audio, as for the pipeline's input.
+    segment_seconds: a key frame starts every segment of this length (a closed GOP), so the video can be
+    streamed segment by segment; the complete mp4 is encoded the same way whether or not it is streamed.
     """
 
     fps: int = 25
@@ -78,6 +83,11 @@ class VideoOptions:
     preset: str = "veryfast"
     audio_bitrate: int = 128_000
     max_audio_seconds: float = DEFAULT_MAX_SECONDS
+    segment_seconds: float = 1.0
+
+    @property
+    def frames_per_segment(self) -> int:
+        return max(1, round(self.segment_seconds * self.fps))
 
     def __post_init__(self) -> None:
         if not isinstance(self.fps, int) or self.fps < 1:
@@ -86,6 +96,7 @@ class VideoOptions:
         check_number("maximum audio length", self.max_audio_seconds, Range(0.1, 24 * 3600))
         if self.preset not in X264_PRESETS:
             raise ValueError(f"unknown x264 preset {self.preset!r}; choose one of {X264_PRESETS}")
+        check_number("segment length in seconds", self.segment_seconds, Range(0.2, 10.0))
         if self.audio_bitrate < 8000:
             raise ValueError(f"audio_bitrate is in bit/s and must be at least 8000, got {self.audio_bitrate!r}")
 
@@ -168,21 +179,26 @@ class _AudioTrack:
             yield from resampler.resample(frame)
         yield from resampler.resample(None)
 
-    def pump(self, until_seconds: float) -> None:
-        """Encode and mux audio until ``until_seconds`` is covered (all of it for ``math.inf``)."""
+    @property
+    def stream(self) -> av.audio.stream.AudioStream:
+        return self._stream
+
+    def pump(self, until_seconds: float) -> list[av.Packet]:
+        """Encode audio until ``until_seconds`` is covered (all of it for ``math.inf``); the packets."""
         until = until_seconds * self.rate
+        packets: list[av.Packet] = []
         while self.samples_written < until:
             frame = next(self._frames, None)
             if frame is None:
-                return
+                break
             frame.pts, frame.time_base = self.samples_written, Fraction(1, self.rate)
             self.samples_written += frame.samples
-            self._output.mux(self._stream.encode(frame))
+            packets += self._stream.encode(frame)
+        return packets
 
-    def finish(self) -> None:
-        """Encode the rest of the file and flush the encoder."""
-        self.pump(math.inf)
-        self._output.mux(self._stream.encode(None))
+    def finish(self) -> list[av.Packet]:
+        """Encode the rest of the file and flush the encoder; the packets."""
+        return self.pump(math.inf) + list(self._stream.encode(None))
 
     def close(self) -> None:
         self._input.close()
@@ -201,6 +217,9 @@ class VideoWriter:
     file) and the destination is checked for writability then, before any frame is rendered.
     Frames beyond :attr:`frames_needed` are ignored (counted in :attr:`frames_dropped`). If
     fewer arrive, :meth:`close` repeats the last one to the end of the audio, with a warning.
+
+    With ``segment_dir``, the same packets also go into self-contained segments there (see
+    :mod:`model.segments`); :meth:`take_segments` hands over those finished since the last call.
     """
 
     def __init__(
@@ -209,9 +228,10 @@ class VideoWriter:
         audio_path: str | Path,
         options: VideoOptions | None = None,
         n_audio_samples: int | None = None,
+        segment_dir: str | Path | None = None,
     ) -> None:
         """``n_audio_samples``: the audio's length at 16 kHz when the caller has already decoded it
-        (decoded here otherwise)."""
+        (decoded here otherwise); ``segment_dir``: where to write streaming segments (None: none)."""
         self.options = VideoOptions() if options is None else options
         self.out_path = Path(out_path)
         fps = self.options.fps
@@ -232,10 +252,18 @@ class VideoWriter:
         self._reformatter = VideoReformatter()
         self._temp = _create_temp(self.out_path)
         self._audio: _AudioTrack | None = None
+        self._segment_dir = None if segment_dir is None else Path(segment_dir)
+        self._segments: SegmentMuxer | None = None
+        self._finished_segments: list[Segment] = []
+        keyint = self.options.frames_per_segment
         try:
             self._output = av.open(str(self._temp), "w", format="mp4", options={"movflags": "+faststart"})
             self._video = self._output.add_stream(
-                "libx264", rate=fps, options={"crf": str(self.options.crf), "preset": self.options.preset}
+                "libx264", rate=fps, options={
+                    "crf": str(self.options.crf), "preset": self.options.preset,
+                    # A closed GOP of exactly one segment: every segment starts with its own key frame.
+                    "x264-params": f"keyint={keyint}:min-keyint={keyint}:scenecut=0",
+                },
             )
             self._video.pix_fmt = "yuv420p"
             codec = self._video.codec_context
@@ -283,11 +311,42 @@ class VideoWriter:
             rgb_frame, format="yuv420p", dst_colorspace=Colorspace.ITU709, dst_color_range=ColorRange.MPEG
         )
         frame.pts = self.frames_written
-        self._output.mux(self._video.encode(frame))
+        self._mux_video(self._video.encode(frame))
         self.frames_written += 1
         self._last = frame
-        # Keep the audio up with the video so the muxer interleaves them without buffering.
-        self._audio.pump(self.frames_written / self.options.fps)
+        # Keep the audio a little ahead of the video: the muxer interleaves them without buffering, and a
+        # segment's audio is encoded by the time its last frame is.
+        self._mux_audio(self._audio.pump(self.frames_written / self.options.fps + AUDIO_LEAD_SECONDS))
+
+    def _segment_muxer(self) -> SegmentMuxer | None:
+        if self._segments is None and self._segment_dir is not None:
+            self._segments = SegmentMuxer(self._segment_dir, self.options.frames_per_segment, self.options.fps,
+                                          self._video, self._audio.stream, self._audio.rate)
+        return self._segments
+
+    def _mux_video(self, packets: list[av.Packet]) -> None:
+        for packet in packets:
+            # Copied before the mp4 muxer rescales its timestamps; the segments are set up after the mp4's
+            # header is written, when its streams hold the codec parameters (H.264's SPS/PPS) they copy.
+            data, pts, dts, keyframe = bytes(packet), packet.pts, packet.dts, packet.is_keyframe
+            self._output.mux(packet)
+            if (segments := self._segment_muxer()) is not None:
+                segments.video(data, pts, dts, keyframe)
+
+    def _mux_audio(self, packets: list[av.Packet]) -> None:
+        for packet in packets:
+            data, pts, dts = bytes(packet), packet.pts, packet.dts
+            self._output.mux(packet)
+            if (segments := self._segment_muxer()) is not None:
+                segments.audio(data, pts, dts)
+
+    def take_segments(self) -> list[Segment]:
+        """Segments finished since the last call, in order (always empty without ``segment_dir``)."""
+        done = self._finished_segments
+        self._finished_segments = []
+        if self._segments is not None and not self._closed:
+            done += self._segments.finished()
+        return done
 
     def close(self) -> Path:
         """Finish both tracks, close the file and move it into place; returns the output path.
@@ -306,10 +365,12 @@ class VideoWriter:
                 log.warning("%d frame(s) short of the audio's end; repeating the last frame", missing)
                 for _ in range(missing):
                     self._encode(self._last)
-            self._output.mux(self._video.encode(None))
-            self._audio.finish()
+            self._mux_video(self._video.encode(None))
+            self._mux_audio(self._audio.finish())
             self._output.close()
             self._audio.close()
+            if self._segments is not None:
+                self._finished_segments += self._segments.finished(total_frames=self.frames_written)
             os.replace(self._temp, self.out_path)
         except BaseException:
             self.abort()
@@ -318,8 +379,10 @@ class VideoWriter:
         return self.out_path
 
     def abort(self) -> None:
-        """Stop and delete the temporary file; nothing is written to the destination."""
+        """Stop and delete the temporary file and any segment; nothing is written to the destination."""
         self._closed = True
+        if getattr(self, "_segments", None) is not None:
+            self._segments.abort()
         for closing in (getattr(self, "_output", None), self._audio):
             if closing is not None:
                 try:

@@ -35,9 +35,26 @@ def generate_motion(
     return motion_from_coefficients(coef, template, generator.config.fps, smooth)
 
 
+class MotionDecoder:
+    """Decodes (and smooths) the coefficients of one sequence chunk by chunk, in order; the EMA carries over
+    from chunk to chunk, so the frames equal those of the whole sequence decoded at once."""
+
+    def __init__(self, template: MotionTemplate, fps: float, smooth: bool = True) -> None:
+        self.template, self.fps, self.smooth = template, fps, smooth
+        self._last_pose: np.ndarray | None = None
+
+    def __call__(self, coef: np.ndarray | torch.Tensor) -> MotionSequence:
+        """The next (n, m) coefficients -> their n decoded frames."""
+        motion = decode_motion(coef, self.template, fps=self.fps)
+        if not self.smooth or len(motion) == 0:
+            return motion
+        motion = smooth_motion(motion, previous=self._last_pose)
+        self._last_pose = motion.pose()[-1]
+        return motion
+
+
 def motion_from_coefficients(
     coef: np.ndarray | torch.Tensor, template: MotionTemplate, fps: float, smooth: bool = True
 ) -> MotionSequence:
     """Normalised coefficients (n, m) -> the decoded sequence, EMA-smoothed unless ``smooth`` is False."""
-    motion = decode_motion(coef, template, fps=fps)
-    return smooth_motion(motion) if smooth else motion
+    return MotionDecoder(template, fps, smooth)(coef)

@@ -18,6 +18,7 @@ from model.render.keypoints import get_rotation_matrix
 #: Official smoothing constant: y_k = 0.01 x_k + 0.99 y_{k-1}, a time constant of about 100 frames.
 EMA_ALPHA = 0.01
 _POSE_DIM = sum(size for _, size in POSE_FIELDS)
+_ARRAYS = ("exp", "scale", "t", "pitch", "yaw", "roll", "R")
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,16 @@ class MotionSequence:
         """(n, 7) [scale, tx, ty, tz, pitch, yaw, roll], the channels the EMA smooths."""
         return np.concatenate([self.scale, self.t, self.pitch, self.yaw, self.roll], axis=1)
 
+    def frames(self, index: slice) -> MotionSequence:
+        """The frames ``index`` (a slice) as a sequence."""
+        return MotionSequence(**{name: getattr(self, name)[index] for name in _ARRAYS}, fps=self.fps)
+
+    @staticmethod
+    def concat(parts: list[MotionSequence]) -> MotionSequence:
+        """The frames of ``parts`` one after the other (same fps)."""
+        return MotionSequence(**{name: np.concatenate([getattr(p, name) for p in parts]) for name in _ARRAYS},
+                              fps=parts[0].fps)
+
 
 def _rotation(pitch: np.ndarray, yaw: np.ndarray, roll: np.ndarray) -> np.ndarray:
     """(n, 1) degrees -> (n, 3, 3) float32, through the renderer's own rotation code."""
@@ -82,17 +93,24 @@ def decode_motion(coef: np.ndarray | torch.Tensor, template: MotionTemplate, fps
     return _from_pose(exp.reshape(-1, 21, 3), pose, fps)
 
 
-def ema(values: np.ndarray, alpha: float = EMA_ALPHA) -> np.ndarray:
-    """Exponential moving average along axis 0 in float32: y_0 = x_0, y_k = alpha x_k + (1 - alpha) y_{k-1}."""
+def ema(values: np.ndarray, alpha: float = EMA_ALPHA, previous: np.ndarray | None = None) -> np.ndarray:
+    """Exponential moving average along axis 0 in float32: y_0 = x_0, y_k = alpha x_k + (1 - alpha) y_{k-1}.
+
+    ``previous``: the last output of the frames before ``values`` (continuing a sequence chunk by chunk gives
+    the same numbers as the whole sequence at once).
+    """
     values = np.asarray(values, dtype=np.float32)
     out = np.empty_like(values)
-    if len(values):
-        out[0] = values[0]
-    for k in range(1, len(values)):
-        out[k] = alpha * values[k] + (1 - alpha) * out[k - 1]
+    for k in range(len(values)):
+        if k == 0 and previous is None:
+            out[0] = values[0]
+            continue
+        before = out[k - 1] if k else previous
+        out[k] = alpha * values[k] + (1 - alpha) * before
     return out
 
 
-def smooth_motion(seq: MotionSequence, alpha: float = EMA_ALPHA) -> MotionSequence:
-    """The official post-processing: EMA on scale, translation and angles; expressions untouched; R recomputed."""
-    return _from_pose(seq.exp, ema(seq.pose(), alpha), seq.fps)
+def smooth_motion(seq: MotionSequence, alpha: float = EMA_ALPHA, previous: np.ndarray | None = None) -> MotionSequence:
+    """The official post-processing: EMA on scale, translation and angles; expressions untouched; R recomputed.
+    ``previous``: the smoothed (7,) pose of the frame before ``seq`` when continuing a sequence (see :func:`ema`)."""
+    return _from_pose(seq.exp, ema(seq.pose(), alpha, previous), seq.fps)

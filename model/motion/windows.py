@@ -23,7 +23,7 @@ import torch
 
 from model.motion.generator import MotionGenerator
 from model.motion.noise import NoiseSource, SeededNoise
-from model.motion.sampler import SamplerConfig, sample_window
+from model.motion.sampler import SamplerConfig, StepCallback, sample_window
 
 SAMPLE_RATE = 16000
 #: Zero samples the official wrapper puts before (2 frames) and after (1 frame) the audio.
@@ -128,11 +128,13 @@ def iter_windows(
     config: SamplerConfig,
     noise: NoiseSource | None = None,
     features: torch.Tensor | None = None,
+    on_step: StepCallback | None = None,
 ) -> Iterator[SampledWindow]:
     """Sample the windows of ``audio`` (N,) 16 kHz one by one.
 
     ``noise`` defaults to a generator seeded with ``config.seed`` on the generator's device.
     ``features``: precomputed :func:`audio_features` (n_windows, L, d); computed window by window when None.
+    ``on_step``: called after every sampler step (an exception raised there stops the sampling).
     """
     if generator.training:
         raise ValueError("the motion generator is in training mode; call .eval() before sampling")
@@ -155,7 +157,7 @@ def iter_windows(
             else:
                 audio_feat = features[index : index + 1].to(device)
             motion = sample_window(
-                generator, audio_feat, prev_motion, prev_audio_feat, x_T, config, noise, window=index
+                generator, audio_feat, prev_motion, prev_audio_feat, x_T, config, noise, window=index, on_step=on_step
             )
             prev_motion = motion[:, -cfg.n_prev_motions :]
             prev_audio_feat = audio_feat[:, -cfg.n_prev_motions :]
