@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
 
-.PHONY: run test lint browser bench clean
+.PHONY: run test lint system browser bench clean
 
 $(VENV)/.runtime-installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -14,7 +14,12 @@ $(VENV)/.test-installed: $(VENV)/.runtime-installed requirements-test.txt
 	$(PY) -m pip install -q -r requirements-test.txt
 	touch $@
 
-run: $(VENV)/.runtime-installed
+# ffmpeg (for streaming the video while it is made) comes from Debian; without root the page falls back to
+# showing each video when it is finished, and says so in the log.
+system:
+	bash scripts/install_system_packages.sh || echo "ffmpeg not installed: videos are shown when finished, not streamed"
+
+run: $(VENV)/.runtime-installed system
 	$(PY) app.py
 
 lint: $(VENV)/.test-installed
@@ -22,7 +27,7 @@ lint: $(VENV)/.test-installed
 
 # The browser tests drive Debian's chromium; installing it needs root (elsewhere they skip, saying why).
 browser:
-	bash scripts/install_browser.sh || echo "chromium not installed: the browser tests will be skipped"
+	bash scripts/install_system_packages.sh --browser || echo "chromium or ffmpeg not installed: some tests will be skipped"
 
 test: lint browser
 	HF_HUB_OFFLINE=1 $(PY) -m pytest

@@ -24,6 +24,7 @@ from model.cache import FeatureCache
 from model.face.image import SourceImage
 from model.face.source_crop import SourceCrop
 from model.pipeline import STAGES, AnimateOptions, AnimationResult, Animator
+from model.segments import Segment
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +92,7 @@ class Engine:
         self._decoded_lock = threading.Lock()
         # ZeroGPU needs the GPU functions decorated before the app launches.
         self.animate = gpu_task(settings.gpu_seconds)(self._animate)
+        self.animate_stream = gpu_task(settings.gpu_seconds)(self._animate_stream)
         self.compare = gpu_task(settings.gpu_seconds * settings.max_compare_cells)(self._compare)
 
     # -- start-up ------------------------------------------------------------------------------
@@ -160,6 +162,18 @@ class Engine:
         with self._gpu_slot(), self._run_folder() as folder:
             return self.animator.animate(inputs.image, inputs.speech, folder / f"{inputs.name}.mp4", options,
                                          stage_reporter(report))
+
+    def _animate_stream(
+        self, inputs: Inputs, options: AnimateOptions, report: Reporter
+    ) -> Iterator[Segment | AnimationResult]:
+        """One video's segments as they are made, then its result (the complete mp4). Closing the generator
+        (a closed page, a cancelled job) stops the run and removes everything it made."""
+        with self._gpu_slot(), self._run_folder() as folder:
+            stream = self.animator.animate_stream(inputs.image, inputs.speech, folder / f"{inputs.name}.mp4",
+                                                  options, stage_reporter(report))
+            with stream:
+                yield from stream
+            yield stream.result
 
     def _compare(self, cells: list[tuple[Cell, Inputs]], options: AnimateOptions, report: Reporter) -> Comparison:
         """Every cell's video (guidance and seed per cell, the rest from ``options``), then one grid mp4."""

@@ -7,7 +7,9 @@ request is answered in well under a second with a message that says what is wron
 
 from __future__ import annotations
 
+import inspect
 import random
+from collections.abc import Iterator
 from pathlib import Path
 
 import gradio as gr
@@ -35,15 +37,18 @@ def random_seed() -> int:
 
 
 def run_summary(result: AnimationResult) -> str:
-    """One line: frames, size, total time, per-stage seconds, what came from the cache, the crop note."""
+    """One line: frames, size, total time, time to the first segment, per-stage seconds (motion and render
+    overlap), what came from the cache, the crop note."""
     stages = " · ".join(
         f"{name} {seconds:.2f} s{' (cached)' if result.cache_hits.get(name) else ''}"
-        for name, seconds in result.timings.items()
+        for name, seconds in result.timings.items() if name != "total"
     )
     cached = [name for name, hit in result.cache_hits.items() if hit]
     height, width = result.size
+    first = result.first_segment_seconds
+    first = "" if first is None else f", first segment after {first:.1f} s"
     return (
-        f"{result.n_frames} frames, {width}x{height}, in {sum(result.timings.values()):.1f} s: {stages}. "
+        f"{result.n_frames} frames, {width}x{height}, in {result.timings.get('total', 0.0):.1f} s{first}: {stages}. "
         f"From the cache: {', '.join(cached) if cached else 'nothing'}. {'; '.join(result.notes)}."
     )
 
@@ -76,16 +81,18 @@ def _require(value: object, what: str, title: str) -> str:
 class Handlers:
     """Event handlers bound to one :class:`Engine` and its limits."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, streaming: bool = True) -> None:
         self.engine = engine
         self.settings = engine.settings
+        #: Whether the page's player streams segments (it needs ffmpeg and ffprobe on the host).
+        self.streaming = streaming
 
     def _inputs(self, image: str | None, audio: str | None, options: AnimateOptions) -> Inputs:
         image = _require(image, "Upload a portrait (or an animal picture), or pick an example below.", "No image")
         audio = _require(audio, "Upload or record a speech audio, or pick an example below.", "No audio")
         return self.engine.prepare(image, audio, options)
 
-    def animate(
+    def animate_stream(
         self,
         image: str | None,
         audio: str | None,
@@ -105,26 +112,57 @@ class Handlers:
         pasteback: bool = True,
         crf: float = 18,
         progress: gr.Progress = gr.Progress(),  # noqa: B008 (Gradio's idiom: injected per request)
-    ) -> tuple[str, str, str]:
-        """Animate ``image`` with ``audio``; returns the mp4, a line with timings and cache hits, and a notice
-        when the crop fell back to a weight-free detector (a page-only state, not part of the API's outputs)."""
+    ) -> Iterator[tuple]:
+        """Animate ``image`` with ``audio``, streaming: yields (segment of video, None, progress line, "") as each
+        segment is made, then (no update, the complete mp4, timings and cache hits, crop notice). Where the host
+        cannot stream (no ffmpeg), only the last, with the mp4 for the player."""
+        values = {k: v for k, v in locals().items() if k not in ("self", "progress")}
+        yield from self._generate(values, progress, streaming=self.streaming)
+
+    def animate(self, *args: object, **kwargs: object) -> tuple[str, str, str]:
+        """Animate ``image`` with ``audio``: the complete mp4, a line with timings and cache hits, and a notice
+        when the crop fell back to a weight-free detector (a page-only state, not part of the API's outputs).
+        The parameters are :meth:`animate_stream`'s."""
+        bound = inspect.signature(Handlers.animate_stream).bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        values = {k: v for k, v in bound.arguments.items() if k not in ("self", "progress")}
+        *_, (_, video, summary, notice) = self._generate(values, bound.arguments["progress"], streaming=False)
+        return video, summary, notice
+
+    animate.__signature__ = inspect.signature(animate_stream).replace(  # type: ignore[attr-defined]
+        return_annotation=tuple[str, str, str])
+
+    def _generate(self, values: dict, progress: gr.Progress, streaming: bool) -> Iterator[tuple]:
+        """Check every value, decode both inputs and crop (before any GPU work), then run; see
+        :meth:`animate_stream` for what is yielded."""
+        image, audio = values["image"], values["audio"]
         with user_errors(image, audio):
             options = animate_options(
-                mode,
-                sampler_config(quality, guidance_scale, seed),
-                crop_options(crop_mode, crop_scale, crop_x, crop_y, face_index, face_box),
-                region=region,
-                driving_multiplier=driving_multiplier,
-                smoothing=smoothing,
-                pasteback=pasteback,
-                crf=crf,
+                values["mode"],
+                sampler_config(values["quality"], values["guidance_scale"], values["seed"]),
+                crop_options(values["crop_mode"], values["crop_scale"], values["crop_x"], values["crop_y"],
+                             values["face_index"], values["face_box"]),
+                region=values["region"],
+                driving_multiplier=values["driving_multiplier"],
+                smoothing=values["smoothing"],
+                pasteback=values["pasteback"],
+                crf=values["crf"],
                 max_audio_seconds=self.settings.max_audio_seconds,
             )
-            result = self.engine.animate(self._inputs(image, audio, options), options, progress)
-        return str(result.path), run_summary(result), crop_notice(result)
+            inputs = self._inputs(image, audio, options)
+            if not streaming:
+                result = self.engine.animate(inputs, options, progress)
+                yield str(result.path), str(result.path), run_summary(result), crop_notice(result)
+                return
+            for item in self.engine.animate_stream(inputs, options, progress):
+                if isinstance(item, AnimationResult):
+                    yield gr.skip(), str(item.path), run_summary(item), crop_notice(item)
+                else:
+                    yield str(item.path), None, f"Streaming: {item.end:.1f} s of video ready", ""
 
     def animate_example(self, image: str, audio: str, mode: str) -> tuple[str, str, str]:
-        """An example row: its image, audio and mode with every other setting at its default."""
+        """An example row: its image, audio and mode with every other setting at its default (the finished
+        video: Gradio caches examples, and cannot cache a streamed output)."""
         return self.animate(image, audio, mode)
 
     def compare(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,8 @@ from demo.weights_panel import missing_required, weights_markdown
 from model.face.source_crop import FACE_INDEX_RANGE, OFFSET_RANGE, SCALE_RANGE
 from model.motion.sampler import GUIDANCE_RANGE
 from model.render.composition import MULTIPLIER_RANGE
+
+log = logging.getLogger(__name__)
 
 TITLE = "JoyVASA: audio-driven portrait and animal animation"
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
@@ -34,6 +38,16 @@ PRESET_HELP = (
 )
 
 
+def streaming_available() -> bool:
+    """Whether Gradio can stream video here (its streaming output runs ``ffmpeg`` and ``ffprobe``); says why
+    not in the log."""
+    missing = [tool for tool in ("ffmpeg", "ffprobe") if shutil.which(tool) is None]
+    if missing:
+        log.warning("%s not on PATH: the page shows each video when it is finished instead of streaming it "
+                    "(install ffmpeg: apt-get install ffmpeg; on Spaces, packages.txt)", " and ".join(missing))
+    return not missing
+
+
 def _limits_line(settings: DemoSettings) -> str:
     return (
         f"Limits: audio up to {settings.max_audio_seconds:g} s, images up to {settings.max_image_pixels / 1e6:g} "
@@ -49,9 +63,14 @@ def _animate_tab(handlers: Handlers, settings: DemoSettings) -> None:
             mode = Radio(list(MODES), value="human", label="Mode")
             button = gr.Button("Generate", variant="primary")
         with gr.Column():
-            video = gr.Video(label="Result", format="mp4", interactive=False)
+            # Streamed while it is made (segment by segment), where the host has ffmpeg and ffprobe.
+            video = gr.Video(label="Result (plays while it is made)", streaming=handlers.streaming, autoplay=True,
+                             interactive=False)
+            download = gr.File(label="Complete video (mp4)", interactive=False)
             notice = gr.Markdown()
             info = gr.Textbox(label="Timings and cache", lines=3, interactive=False)
+            # Finished videos: the examples (cached; Gradio cannot cache a streamed output) and /animate.
+            finished = gr.Video(label="Example", format="mp4", interactive=False)
     with gr.Row():
         with gr.Accordion("Motion", open=True):
             guidance = Slider(GUIDANCE_RANGE.low, GUIDANCE_RANGE.high, value=DEFAULT_GUIDANCE, step=0.1,
@@ -97,13 +116,19 @@ def _animate_tab(handlers: Handlers, settings: DemoSettings) -> None:
               crop_x, crop_y, face_index, face_box, pasteback, crf]
     # The notice travels in a State (not part of the API's outputs) and is shown next to the video.
     notice_state = gr.State("")
-    button.click(handlers.animate, inputs, [video, info, notice_state], api_name="animate",
-                 concurrency_id="gpu").then(lambda text: text, notice_state, notice, api_visibility="private",
-                                            queue=False)
+
+    def show_notice(text: str) -> str:
+        return text
+
+    button.click(handlers.animate_stream, inputs, [video, download, info, notice_state], api_name="animate_stream",
+                 concurrency_id="gpu").then(show_notice, notice_state, notice, api_visibility="private", queue=False)
+    # /animate: the same parameters, the finished mp4 only (for API clients that want one file).
+    gr.Button(visible=False).click(handlers.animate, inputs, [finished, info, notice_state], api_name="animate",
+                                   concurrency_id="gpu")
     gr.Examples(
         examples=[[str(ASSETS / i), str(ASSETS / a), m] for i, a, m in EXAMPLES],
         inputs=[image, audio, mode],
-        outputs=[video, info, notice],
+        outputs=[finished, info, notice],
         fn=handlers.animate_example,
         cache_examples=True,
         cache_mode="lazy",
@@ -138,7 +163,7 @@ def build_demo(settings: DemoSettings | None = None, engine: Engine | None = Non
     the one that runs the requests (default: a new one, loading lazily)."""
     settings = settings or DemoSettings.from_env()
     engine = engine or Engine(settings)
-    handlers = Handlers(engine)
+    handlers = Handlers(engine, streaming=streaming_available())
     with gr.Blocks(title=TITLE, delete_cache=(3600, 86400)) as demo:
         gr.Markdown(f"# {TITLE}\nOne image plus one speech recording in, a talking-face video out.")
         with gr.Accordion("Weights status", open=missing_required() or engine.preload_error is not None):

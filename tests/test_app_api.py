@@ -59,3 +59,20 @@ def test_missing_weights_fail_with_the_list(tmp_path) -> None:
         with pytest.raises(AppError, match="weights are not available") as info:
             c.predict(handle_file(str(PORTRAIT)), handle_file(str(SPEECH)), quality="fast", api_name="/animate")
     assert "warping_module.pth" in str(info.value) and "JOYVASA_WEIGHTS" in str(info.value)
+
+
+def test_animate_stream_yields_segments_then_the_complete_mp4(client) -> None:
+    endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    stream_names = [p["parameter_name"] for p in endpoints["/animate_stream"]["parameters"]]
+    assert stream_names == [p["parameter_name"] for p in endpoints["/animate"]["parameters"]]
+    job = client.submit(handle_file(str(PORTRAIT)), handle_file(str(SPEECH)), quality="fast", seed=4,
+                        api_name="/animate_stream")
+    updates = list(job)  # every yield, in order
+    assert len(updates) >= 3, updates  # several segments before the end
+    assert any("Streaming:" in str(update[2]) for update in updates[:-1])
+    final = job.outputs()[-1]
+    _, mp4, info = final
+    kinds, duration, size = mp4_facts(mp4)
+    assert kinds == {"video": "h264", "audio": "aac"} and size == (512, 512)
+    assert abs(duration - _seconds(SPEECH)) < 0.1
+    assert "first segment after" in info

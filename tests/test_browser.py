@@ -1,4 +1,4 @@
-"""The page in a real browser: Debian's chromium driven by Playwright (``scripts/install_browser.sh``).
+"""The page in a real browser: Debian's chromium driven by Playwright (``scripts/install_system_packages.sh --browser``).
 
 Skipped only where chromium is not installed, and never under CI (``CI`` set), which must have it.
 """
@@ -12,13 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.app_server import ASSETS, running_app
+from tests.app_server import ASSETS, mp4_facts, running_app
 
 CHROMIUM = Path("/usr/bin/chromium")
 #: A copy of the latest screenshot outside pytest's temporary folders, for people to look at.
 STABLE_SCREENSHOT = Path(os.environ.get("JOYVASA_SCREENSHOT", "/tmp/joyvasa_demo_screenshot.png"))
+STREAM_SCREENSHOT = STABLE_SCREENSHOT.with_name("joyvasa_stream_screenshot.png")
 NO_NETWORK = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-              "--disable-component-update", "--disable-sync"]
+              "--disable-component-update", "--disable-sync", "--autoplay-policy=no-user-gesture-required"]
+PLAYING_JS = "() => [...document.querySelectorAll('video')].some(v => v.currentTime > 0)"
 RENDER_TIMEOUT_MS = 180_000
 DURATION_JS = """video => new Promise(done => {
     if (video.readyState >= 1) done(video.duration);
@@ -26,7 +28,7 @@ DURATION_JS = """video => new Promise(done => {
 })"""
 
 if not CHROMIUM.exists() and not os.environ.get("CI"):
-    pytest.skip(f"{CHROMIUM} is not installed (run scripts/install_browser.sh as root)", allow_module_level=True)
+    pytest.skip(f"{CHROMIUM} is not installed (run scripts/install_system_packages.sh --browser as root)", allow_module_level=True)
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is in requirements-test.txt")
 
 
@@ -55,16 +57,28 @@ def _result_duration(page) -> float:
     return video.evaluate(DURATION_JS)
 
 
-def test_upload_and_generate(page, tmp_path) -> None:
+def _download_link(page):
+    return page.locator("a[href*='gradio_api/file='][href$='.mp4']")
+
+
+def test_upload_and_generate_plays_while_it_is_made(page, tmp_path) -> None:
     page.locator("input[type=file]").nth(0).set_input_files(str(ASSETS / "astronaut_photo.jpg"))
     page.locator("input[type=file]").nth(1).set_input_files(str(ASSETS / "en_hello.wav"))
     page.get_by_label("fast").first.check()
     page.get_by_role("button", name="Crop").click()  # open the crop group: its preview follows the upload
     sync_api.expect(page.get_by_text("Haar cascade").first).to_be_visible(timeout=30_000)
     page.get_by_role("button", name="Generate").click()
-    duration = _result_duration(page)
-    assert 4.0 < duration < 4.3  # en_hello.wav lasts 4.1 s
-    sync_api.expect(page.get_by_label("Timings and cache").first).to_have_value(re.compile("From the cache"))
+    page.wait_for_function(PLAYING_JS, timeout=RENDER_TIMEOUT_MS)
+    assert _download_link(page).count() == 0  # playing before the generation has finished
+    page.screenshot(path=str(tmp_path / "streaming.png"), full_page=True)
+    shutil.copy(tmp_path / "streaming.png", STREAM_SCREENSHOT)
+    sync_api.expect(_download_link(page).first).to_be_attached(timeout=RENDER_TIMEOUT_MS)
+    sync_api.expect(page.get_by_label("Timings and cache").first).to_have_value(re.compile("first segment after"))
+    href = _download_link(page).first.get_attribute("href")
+    mp4 = tmp_path / "download.mp4"
+    mp4.write_bytes(page.request.get(href if href.startswith("http") else page.url.rstrip("/") + href).body())
+    kinds, duration, _ = mp4_facts(mp4)
+    assert kinds == {"video": "h264", "audio": "aac"} and 4.0 < duration < 4.3  # the whole of en_hello.wav
     # No ONNX detectors in the test weights: the page says, next to the video, that the crop is a fallback's.
     sync_api.expect(page.get_by_text("Face crop fallback").first).to_be_visible(timeout=10_000)
     shot = tmp_path / "animate.png"

@@ -294,3 +294,73 @@ def test_nine_small_faces_in_a_group_photo_are_all_found(animator, tmp_path) -> 
     assert len(animator.detector("human").detect_faces(resize_to_limit(picture.pixels))) == 9
     crop = animator.crop(picture, AnimateOptions(crop=CropOptions(face_index=8)))
     assert "face 9 of 9" in crop.note
+
+
+def test_stream_segments_hold_exactly_the_frames_of_animate(animator, face_image, tmp_path) -> None:
+    audio = _speech(tmp_path / "long.wav", 5.0, seed=11)  # two motion windows
+    options = AnimateOptions(sampler=FAST)
+    plain = animator.animate(face_image, audio, tmp_path / "plain.mp4", options)
+    stream = animator.animate_stream(face_image, audio, tmp_path / "streamed.mp4", options,
+                                     segment_dir=tmp_path / "segments")
+    segments, frames = [], []
+    for segment in stream:
+        segments.append(segment)
+        kinds, n, _, _, decoded = _streams(segment.path)
+        assert kinds == {"video": "h264", "audio": "aac"}  # every segment self-contained, with its audio
+        assert n == segment.n_frames
+        frames += decoded
+    assert [s.first_frame for s in segments] == [25 * i for i in range(len(segments))] and len(segments) == 5
+    assert segments[-1].end == pytest.approx(plain.n_frames / FPS)
+    whole = _streams(plain.path)[4]
+    assert len(frames) == len(whole) == stream.result.n_frames
+    assert all(np.array_equal(a, b) for a, b in zip(frames, whole, strict=True))
+    assert all(np.array_equal(a, b) for a, b in zip(_streams(tmp_path / "streamed.mp4")[4], whole, strict=True))
+    assert stream.result.segments == 5 and stream.result.first_segment_seconds is not None
+
+
+def test_the_first_segment_comes_before_the_second_window_is_sampled(small_weights, face_image, tmp_path,
+                                                                     monkeypatch) -> None:
+    """Instrumented: sampling window 1 waits until the consumer has the first segment (a pipeline that needed
+    window 1 first would wait forever: the gate's timeout makes that a failure)."""
+    import threading
+
+    from model.motion import windows
+
+    events, gate = [], threading.Event()
+    real = windows.sample_window
+
+    def gated(*args, window=0, **kwargs):
+        if window == 1:
+            gate.wait(timeout=60)
+            events.append("window 1 sampled")
+        return real(*args, window=window, **kwargs)
+
+    monkeypatch.setattr(windows, "sample_window", gated)
+    animator = Animator(small_weights, device="cpu")
+    stream = animator.animate_stream(face_image, _speech(tmp_path / "s.wav", 5.0, 12), tmp_path / "o.mp4",
+                                     AnimateOptions(sampler=FAST))
+    for segment in stream:
+        if segment.index == 0:
+            events.append("segment 0 yielded")
+            gate.set()
+    assert events == ["segment 0 yielded", "window 1 sampled"]
+
+
+def test_closing_a_stream_early_stops_the_work_and_leaves_no_files(small_weights, face_image, tmp_path) -> None:
+    import threading
+
+    animator = Animator(small_weights, device="cpu")
+    out, folder = tmp_path / "out" / "never.mp4", tmp_path / "segments"
+    stream = animator.animate_stream(face_image, _speech(tmp_path / "s.wav", 9.0, 13), out,
+                                     AnimateOptions(sampler=FAST), segment_dir=folder)
+    first = next(iter(stream))
+    assert first.path.is_file()
+    stream.close()
+    assert not [t for t in threading.enumerate() if t.name.startswith("joyvasa-")]
+    assert not out.exists() and list(out.parent.iterdir()) == []  # no partial mp4, no temporary file
+    assert list(folder.iterdir()) == []  # no segment left
+    temp_segments = Animator(small_weights, device="cpu").animate_stream(
+        face_image, _speech(tmp_path / "t.wav", 2.0, 14), tmp_path / "t.mp4", AnimateOptions(sampler=FAST))
+    with temp_segments:
+        made = next(iter(temp_segments)).path.parent
+    assert not made.exists()  # a stream's own temporary folder goes with it
