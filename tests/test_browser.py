@@ -1,4 +1,6 @@
-"""The page in a real browser: Debian's chromium driven by Playwright (``scripts/install_system_packages.sh --browser``).
+"""The page in a real browser: Debian's chromium driven by Playwright.
+
+``scripts/install_system_packages.sh --browser`` installs chromium (and ffmpeg, for the streaming player).
 
 Skipped only where chromium is not installed, and never under CI (``CI`` set), which must have it.
 """
@@ -28,7 +30,8 @@ DURATION_JS = """video => new Promise(done => {
 })"""
 
 if not CHROMIUM.exists() and not os.environ.get("CI"):
-    pytest.skip(f"{CHROMIUM} is not installed (run scripts/install_system_packages.sh --browser as root)", allow_module_level=True)
+    pytest.skip(f"{CHROMIUM} is not installed (run scripts/install_system_packages.sh --browser as root)",
+                allow_module_level=True)
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is in requirements-test.txt")
 
 
