@@ -83,7 +83,8 @@ def _animate(args: argparse.Namespace) -> int:
         pasteback=not args.no_pasteback,
         batch_size=args.batch_size,
         half=args.half,
-        video=VideoOptions(crf=args.crf, max_audio_seconds=args.max_audio_seconds),
+        video=VideoOptions(crf=args.crf, max_audio_seconds=args.max_audio_seconds,
+                           segment_seconds=args.segment_seconds),
         detector=args.detector,
     )
     cache = FeatureCache(args.cache_dir, enabled=not args.no_cache)
@@ -96,7 +97,14 @@ def _animate(args: argparse.Namespace) -> int:
         if fraction >= 1:
             bar.close()
 
-    result = animator.animate(args.image, args.audio, args.out, options, progress)
+    # Always the streaming run (the same frames as a plain one): it reports when the first segment was ready,
+    # and keeps the segments with --segments.
+    stream = animator.animate_stream(args.image, args.audio, args.out, options, progress, segment_dir=args.segments)
+    with stream:
+        for segment in stream:
+            if args.segments is not None:
+                tqdm.write(f"segment {segment.index}: {segment.path} ({segment.start:.2f}-{segment.end:.2f} s)")
+    result = stream.result
     print(result.summary())
     for note in result.notes:
         print(f"  note: {note}")
@@ -180,6 +188,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--no-pasteback", action="store_true", help="output the 512x512 crop instead of the full image")
     g.add_argument("--crf", type=int, default=video.crf, help="H.264 quality (lower is better)")
     g.add_argument("--max-audio-seconds", type=float, default=video.max_audio_seconds)
+    g.add_argument("--segment-seconds", type=float, default=video.segment_seconds,
+                   help="a key frame starts every segment of this length (streaming granularity)")
+    g.add_argument("--segments", type=Path, default=None,
+                   help="also keep the streamable segments (fragmented mp4, H.264 + AAC) in this folder")
     g = p.add_argument_group("runtime")
     g.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     g.add_argument("--half", choices=("fp16", "bf16"), default=None, help="half precision for W and G (GPU)")

@@ -164,7 +164,7 @@ def test_command_line(small_weights, face_image, tmp_path, capsys) -> None:
     )
     assert code == 0 and out.exists()
     printed = capsys.readouterr().out
-    assert "25 frames" in printed and "render" in printed
+    assert "25 frames" in printed and "render" in printed and "first segment after" in printed
     assert _streams(out)[3] == (128, 128)  # the small renderer's crop output
 
 
