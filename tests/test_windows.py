@@ -76,7 +76,7 @@ def test_context_chaining_and_shared_initial_state(monkeypatch):
     calls = []
     counter = iter(range(1000))
 
-    def fake_sample_window(gen, audio_feat, prev_motion, prev_audio_feat, x_T, config, noise, window=0):
+    def fake_sample_window(gen, audio_feat, prev_motion, prev_audio_feat, x_T, config, noise, window=0, on_step=None):
         calls.append({"audio_feat": audio_feat, "prev_motion": prev_motion, "prev_audio_feat": prev_audio_feat,
                       "x_T": x_T, "window": window})
         return torch.full_like(x_T, float(next(counter))) + torch.arange(x_T.shape[1])[None, :, None]
