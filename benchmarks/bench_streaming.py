@@ -68,7 +68,7 @@ def main() -> None:
         first_only = size == "full" and not gpu
         sampler = BALANCED if gpu and size == "full" else FAST
         preset = "balanced" if sampler is BALANCED else "fast"
-        options = AnimateOptions(sampler=sampler, batch_size=16 if gpu else 4, half="bf16" if gpu else None)
+        options = AnimateOptions(sampler=sampler)  # the device's own batch size and precision
         for seconds in (5.0, 60.0):
             audio = write_audio(work / f"speech_{seconds:g}.wav", recipe.audio(int(16000 * seconds), 1)[None], 16000)
             animator = Animator(weights, device=args.device, cache=FeatureCache(work / f"cache_{size}_{seconds:g}"))

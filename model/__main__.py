@@ -82,7 +82,7 @@ def _animate(args: argparse.Namespace) -> int:
         ),
         pasteback=not args.no_pasteback,
         batch_size=args.batch_size,
-        half=args.half,
+        precision=args.precision,
         video=VideoOptions(crf=args.crf, max_audio_seconds=args.max_audio_seconds,
                            segment_seconds=args.segment_seconds),
         detector=args.detector,
@@ -131,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from model.face.source_crop import CropOptions
     from model.pipeline import AnimateOptions
+    from model.precision import PRECISIONS
     from model.render.composition import CompositionOptions
     from model.video import VideoOptions
 
@@ -194,8 +195,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also keep the streamable segments (fragmented mp4, H.264 + AAC) in this folder")
     g = p.add_argument_group("runtime")
     g.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
-    g.add_argument("--half", choices=("fp16", "bf16"), default=None, help="half precision for W and G (GPU)")
-    g.add_argument("--batch-size", type=int, default=defaults.batch_size, help="frames rendered per network call")
+    g.add_argument("--precision", choices=PRECISIONS, default=defaults.precision,
+                   help="of W and G; auto: fp32 with the exact sampler, else the fastest the device runs natively "
+                        "(bf16 on AMX/AVX512-BF16 CPUs and on GPUs, fp16 on GPUs without bf16)")
+    g.add_argument("--batch-size", type=int, default=None,
+                   help="frames rendered per network call (default: the device's best: 1 at full size on a CPU)")
     g.add_argument(
         "--weights", type=Path, default=None, help="weights folder (default: $JOYVASA_WEIGHTS, else the Hub)"
     )

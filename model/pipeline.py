@@ -46,12 +46,14 @@ from model.motion.sampler import SamplerConfig
 from model.motion.sequence import MotionSequence
 from model.motion.template import MotionTemplate, load_motion_template
 from model.motion.windows import iter_windows
+from model.precision import DTYPES, PRECISIONS, Precision, choose_batch_size, choose_precision
 from model.render.composition import CompositionOptions, SourceMotion, driving_keypoints
 from model.render.keypoints import lip_close_ratio
 from model.render.loading import RendererNetworks, load_renderer
-from model.render.renderer import DEFAULT_BATCH_SIZE, PreparedSource, attach_source, prepare_source, render
+from model.render.renderer import PreparedSource, attach_source, prepare_source, render
 from model.segments import Segment
 from model.stages import Background, Sink
+from model.validation import Range, check_number
 from model.video import VideoOptions, VideoWriter
 from model.weights import WeightPaths, resolve
 
@@ -61,7 +63,6 @@ Progress = Callable[[str, float], None]
 #: Stages reported to the progress callback, in order (motion and render overlap: render reports once its
 #: first frames exist).
 STAGES = ("inputs", "source", "motion", "render")
-HALF_PRECISION = {"fp16": torch.float16, "bf16": torch.bfloat16}
 #: Source keypoint info fields kept in the cache (SourceMotion minus the derived R and x_s).
 _KP_FIELDS = ("kp", "pitch", "yaw", "roll", "exp", "scale", "t")
 
@@ -74,8 +75,9 @@ class AnimateOptions:
     scale (4.0 in the official demo) and seed (fixed by default, so a run is reproducible).
     smooth: the official EMA on head pose, scale and translation. composition: how motion drives
     the face (None: the defaults for ``mode``). pasteback: paste the animated crop back into the
-    full image (needs cropping and stitching, as officially). batch_size: frames per W+G call.
-    half: ``fp16`` / ``bf16`` autocast for W and G (GPU), or None for float32. detector:
+    full image (needs cropping and stitching, as officially). batch_size: frames per W+G call (None: the
+    device's best, see :mod:`model.precision`). precision: of W and G, ``auto`` (float32 with the exact
+    sampler, else the fastest the device runs natively), ``fp32``, ``bf16`` or ``fp16`` (GPU). detector:
     ``auto`` (ONNX models when present, else the OpenCV cascade), ``onnx`` or ``cascade``.
     """
 
@@ -85,18 +87,18 @@ class AnimateOptions:
     smooth: bool = True
     composition: CompositionOptions | None = None
     pasteback: bool = True
-    batch_size: int = DEFAULT_BATCH_SIZE
-    half: Literal["fp16", "bf16"] | None = None
+    batch_size: int | None = None
+    precision: Precision = "auto"
     video: VideoOptions = field(default_factory=VideoOptions)
     detector: Literal["auto", "onnx", "cascade"] = "auto"
 
     def __post_init__(self) -> None:
         if self.mode not in ("human", "animal"):
             raise ValueError(f"mode must be 'human' or 'animal', got {self.mode!r}")
-        if self.half is not None and self.half not in HALF_PRECISION:
-            raise ValueError(f"half must be one of {sorted(HALF_PRECISION)} or None, got {self.half!r}")
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got {self.precision!r}")
+        if self.batch_size is not None:
+            check_number("batch size", self.batch_size, Range(1, 256), integer=True)
         if self.composition is not None and self.composition.mode != self.mode:
             raise ValueError(f"composition.mode {self.composition.mode!r} differs from mode {self.mode!r}")
 
@@ -104,10 +106,6 @@ class AnimateOptions:
     def effective_composition(self) -> CompositionOptions:
         return self.composition or CompositionOptions(mode=self.mode)
 
-    @property
-    def render_dtype(self) -> torch.dtype | None:
-        """The autocast dtype of W and G, or None for float32."""
-        return HALF_PRECISION[self.half] if self.half else None
 
 
 @dataclass(frozen=True)
@@ -316,6 +314,7 @@ class Animator:
         report = progress or (lambda stage, fraction: None)
         result = AnimationResult(path=Path(out_path), n_frames=0, size=(0, 0))
         start = time.perf_counter()
+        precision = choose_precision(options.precision, self.device, exact=options.sampler.kind == "ddpm")
 
         @contextmanager
         def stage(name: str) -> Iterator[None]:
@@ -340,7 +339,8 @@ class Animator:
         nets = self.renderer(options.mode)
         composition = options.effective_composition
         paste, note = self._paste_back(crop, nets, options)
-        result.notes.append(note)
+        batch_size = options.batch_size or choose_batch_size(self.device, source.feature_3d.numel())
+        result.notes.append(f"{note}; rendered in {precision}, {batch_size} frame(s) per batch")
         decode = MotionDecoder(template, generator.config.fps, options.smooth)
         video_options = dataclasses.replace(options.video, fps=round(generator.config.fps))
         own_folder = segments and segment_dir is None
@@ -361,7 +361,7 @@ class Animator:
                 x_d = driving_keypoints(nets.stitching, source.motion, MotionSequence.concat([reference, frames]),
                                         composition)[1:]
                 x_d = x_d[: writer.frames_needed - result.n_frames]
-                for batch in render(nets, source, x_d, batch_size=options.batch_size, dtype=options.render_dtype):
+                for batch in render(nets, source, x_d, batch_size=batch_size, dtype=DTYPES[precision]):
                     encoder.put(batch)
                     result.n_frames += len(batch)
                     report("render", result.n_frames / writer.frames_needed)

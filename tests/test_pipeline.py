@@ -178,6 +178,7 @@ def test_command_line(small_weights, face_image, tmp_path, capsys) -> None:
         (["--crf", "80"], "CRF"),
         (["--face-index", "4"], "face 4 requested, but 1 face was found; choose 0"),
         (["--face-box", "900,900,40,40"], "lies mostly outside"),
+        (["--precision", "fp16", "--sampler", "ddim"], "fp16 rendering needs a GPU"),
     ],
 )
 def test_command_line_refuses_bad_values_in_one_line(small_weights, face_image, tmp_path, capsys, flags,
@@ -259,7 +260,7 @@ def test_each_option_changes_exactly_the_cache_keys_it_should(small_weights, fac
         "smoothing": (dataclasses.replace(base, smooth=False), set()),
         "composition": (dataclasses.replace(base, composition=CompositionOptions(driving_multiplier=1.5)), set()),
         "paste-back": (dataclasses.replace(base, pasteback=False), set()),
-        "batch and precision": (dataclasses.replace(base, batch_size=2, half="bf16"), set()),
+        "batch and precision": (dataclasses.replace(base, batch_size=2, precision="bf16"), set()),
         "video": (dataclasses.replace(base, video=VideoOptions(crf=23)), set()),
     }
     for name, (options, keys_changed) in expected.items():
