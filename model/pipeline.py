@@ -24,6 +24,7 @@ import shutil
 import tempfile
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -63,6 +64,8 @@ Progress = Callable[[str, float], None]
 #: Stages reported to the progress callback, in order (motion and render overlap: render reports once its
 #: first frames exist).
 STAGES = ("inputs", "source", "motion", "render")
+#: Paste-back set-ups kept (per source image and crop), most recently used last.
+PASTE_MEMORY = 4
 #: Source keypoint info fields kept in the cache (SourceMotion minus the derived R and x_s).
 _KP_FIELDS = ("kp", "pitch", "yaw", "roll", "exp", "scale", "t")
 
@@ -199,6 +202,7 @@ class Animator:
         self._generator: MotionGenerator | None = None
         self._template: MotionTemplate | None = None
         self._revisions: dict[str, str] = {}
+        self._pastes: OrderedDict[str, Callable] = OrderedDict()
 
     # -- lazily loaded parts -----------------------------------------------------------------
     def weights(self, mode: str) -> WeightPaths:
@@ -338,7 +342,7 @@ class Animator:
         generator, template = self.generator(options.mode)
         nets = self.renderer(options.mode)
         composition = options.effective_composition
-        paste, note = self._paste_back(crop, nets, options)
+        paste, note = self._paste_back(crop, nets, options, keys.source)
         batch_size = options.batch_size or choose_batch_size(self.device, source.feature_3d.numel())
         result.notes.append(f"{note}; rendered in {precision}, {batch_size} frame(s) per batch")
         decode = MotionDecoder(template, generator.config.fps, options.smooth)
@@ -470,12 +474,21 @@ class Animator:
         return source, False
 
     def _paste_back(
-        self, crop: SourceCrop, nets: RendererNetworks, options: AnimateOptions
+        self, crop: SourceCrop, nets: RendererNetworks, options: AnimateOptions, source_entry: str
     ) -> tuple[Callable[[torch.Tensor], np.ndarray | torch.Tensor] | None, str]:
-        """The paste-back function of this source (None: the crop is the output) and a note saying which."""
+        """The paste-back function of this source (None: the crop is the output) and a note saying which; its
+        set-up (mask, matrices, sampling grid) is kept with the source, for the next run on the same image."""
         composition = options.effective_composition
         if options.pasteback and crop.method != "none" and composition.stitching:
-            return _paste_function(crop, nets.config.output_size, self.device), "pasted back into the full image"
+            with self._lock:
+                paste = self._pastes.pop(source_entry, None)
+            if paste is None:
+                paste = _paste_function(crop, nets.config.output_size, self.device)
+            with self._lock:
+                self._pastes[source_entry] = paste
+                while len(self._pastes) > PASTE_MEMORY:
+                    self._pastes.popitem(last=False)
+            return paste, "pasted back into the full image"
         if options.pasteback:
             return None, "crop output (paste-back needs cropping and stitching)"
         return None, "crop output"

@@ -32,13 +32,17 @@ class PasteBack:
     """Per-source paste-back state (computed once).
 
     image: (H, W, 3) uint8 source image; M_c2o: (3, 3) float32 crop->image pixels; mask: (H, W, 3) float32
-    in [0, 1], the feathered crop mask warped into the image; crop_size: side of the crops in pixels.
+    in [0, 1], the feathered crop mask warped into the image; crop_size: side of the crops in pixels;
+    box: (top, bottom, left, right), the bounding box of the non-zero mask (outside it a frame is the image);
+    background: the constant half of the blend, ``(1 - mask) * image`` in float32, inside ``box``.
     """
 
     image: np.ndarray
     M_c2o: np.ndarray
     mask: np.ndarray
     crop_size: int = CROP_SIZE
+    box: tuple[int, int, int, int] = (0, 0, 0, 0)
+    background: np.ndarray | None = None
 
 
 def prepare_paste_back(image: np.ndarray, M_c2o: np.ndarray, crop_size: int = CROP_SIZE) -> PasteBack:
@@ -56,17 +60,28 @@ def prepare_paste_back(image: np.ndarray, M_c2o: np.ndarray, crop_size: int = CR
         )
     feather = max(1, round(FEATHER * crop_size / CROP_SIZE))
     mask = warp_affine(feather_mask(crop_size, feather), M_c2o, (width, height)).astype(np.float32) / 255.0
-    return PasteBack(image=image, M_c2o=np.asarray(M_c2o, np.float32), mask=mask, crop_size=crop_size)
+    ys, xs = np.nonzero(mask[:, :, 0] > 0)
+    box = (int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1) if len(ys) else (0, 0, 0, 0)
+    top, bottom, left, right = box
+    background = (1 - mask[top:bottom, left:right]) * image[top:bottom, left:right]
+    return PasteBack(image=image, M_c2o=np.asarray(M_c2o, np.float32), mask=mask, crop_size=crop_size, box=box,
+                     background=background)
 
 
 def paste_back(crops: np.ndarray, prepared: PasteBack) -> np.ndarray:
-    """OpenCV path: crops (B, S, S, 3) uint8 (S = crop size) -> (B, H, W, 3) uint8, frame by frame."""
+    """OpenCV path: crops (B, S, S, 3) uint8 (S = crop size) -> (B, H, W, 3) uint8, frame by frame.
+
+    The blend runs only inside the mask's bounding box, with its constant half precomputed: outside, the
+    reference's float round trip gives back the image's own bytes; inside, the same float32 operations.
+    """
     height, width = prepared.image.shape[:2]
-    out = np.empty((len(crops), height, width, 3), dtype=np.uint8)
+    top, bottom, left, right = prepared.box
+    mask = prepared.mask[top:bottom, left:right]
+    out = np.repeat(prepared.image[None], len(crops), axis=0)
     for i, crop in enumerate(crops):
-        warped = warp_affine(crop, prepared.M_c2o, (width, height))
-        blended = prepared.mask * warped + (1 - prepared.mask) * prepared.image
-        out[i] = np.clip(blended, 0, 255).astype(np.uint8)
+        warped = warp_affine(crop, prepared.M_c2o, (width, height))[top:bottom, left:right]
+        blended = mask * warped + prepared.background
+        out[i, top:bottom, left:right] = np.clip(blended, 0, 255).astype(np.uint8)
     return out
 
 
