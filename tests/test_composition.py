@@ -21,10 +21,11 @@ from model.render.composition import (
     stitch_keypoints,
 )
 from model.render.config import StitchingConfig
-from model.render.keypoints import EYE_KEYPOINTS, LIP_KEYPOINTS, get_rotation_matrix, transform_keypoint
+from model.render.keypoints import EYE_KEYPOINTS, LIP_KEYPOINTS, transform_keypoint
 from model.render.motion_extractor import kp_info
 from model.render.renderer import source_tensor
 from model.render.stitching import StitchingRetargeting
+from model.rotation import get_rotation_matrix
 from tests.golden import load_case
 from tests.helpers import with_recipe_weights
 from tests.render_golden import UNUSED_FPS, case_motion, case_motion_extractor, case_options, case_stitching
@@ -247,3 +248,56 @@ def test_options_are_validated() -> None:
         CompositionOptions(driving_multiplier=float("nan"))
     with pytest.raises(ValueError, match="no driving frames"):
         compose_motion(_source(), _motion(frames=0), CompositionOptions())
+
+
+# --- intensities: pose, expression and lip scales ---------------------------------------------------------
+
+
+def test_default_intensities_give_the_official_keypoints_bit_for_bit() -> None:
+    source, motion = _source(), _motion()
+    for options in (CompositionOptions(), CompositionOptions(mode="animal"), CompositionOptions(animation_region="lip")):
+        explicit = CompositionOptions(**{**options.__dict__, "pose_scale": 1.0, "expression_scale": 1.0,
+                                         "lip_scale": 1.0})
+        assert torch.equal(compose_motion(source, motion, explicit), compose_motion(source, motion, options))
+
+
+def test_pose_scale_zero_holds_the_head_still() -> None:
+    motion = _motion().with_pose_scaled(0.0)
+    for channel in (motion.pitch, motion.yaw, motion.roll, motion.t, motion.scale):
+        assert np.all(channel == channel[:1])  # constant pitch, yaw, roll, translation and scale
+    half = _motion().with_pose_scaled(0.5)
+    np.testing.assert_allclose(half.yaw - half.yaw[:1], 0.5 * (_motion().yaw - _motion().yaw[:1]), atol=1e-5)
+    assert np.array_equal(half.exp, _motion().exp)  # the pose only
+
+
+@pytest.mark.parametrize("mode", ["human", "animal"])
+def test_lip_scale_zero_keeps_the_sources_lips(mode: str) -> None:
+    source, motion = _source(), _motion()
+    options = CompositionOptions(mode=mode, pose_scale=0.0, lip_scale=0.0)
+    x_d = compose_motion(source, motion, options)
+    lips = list(LIP_KEYPOINTS)
+    # With a still head and lip scale 0 the lip keypoints are the source's (before stitching), frame after frame.
+    torch.testing.assert_close(x_d[:, lips], source.x_s[:, lips].expand(len(motion), -1, -1), atol=2e-5, rtol=0)
+    others = [k for k in range(NUM_KP) if k not in lips]
+    assert (x_d[:, others] - x_d[:1, others]).abs().max() > 1e-3  # the rest of the face still moves
+
+
+def test_expression_and_lip_scales_scale_their_rows_only() -> None:
+    source, motion = _source(), _motion()
+    still = dict(pose_scale=0.0, driving_option="pose-friendly")  # no head motion, no hull multiplier
+    base = compose_motion(source, motion, CompositionOptions(**still))
+    doubled = compose_motion(source, motion, CompositionOptions(**still, expression_scale=2.0))
+    lips, others = list(LIP_KEYPOINTS), [k for k in range(NUM_KP) if k not in LIP_KEYPOINTS]
+    torch.testing.assert_close(doubled[:, lips], base[:, lips])
+    torch.testing.assert_close(doubled[:, others] - doubled[:1, others], 2 * (base[:, others] - base[:1, others]),
+                               atol=1e-5, rtol=1e-4)
+    opened = compose_motion(source, motion, CompositionOptions(**still, lip_scale=1.5))
+    torch.testing.assert_close(opened[:, others], base[:, others])
+    assert not torch.allclose(opened[:, lips], base[:, lips])
+
+
+def test_intensities_are_validated() -> None:
+    with pytest.raises(ValueError, match="lip scale must be from 0 to 2"):
+        CompositionOptions(lip_scale=3)
+    with pytest.raises(ValueError, match="pose scale must be a finite number"):
+        CompositionOptions(pose_scale=float("nan"))

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from model.render.keypoints import eye_close_ratio, get_rotation_matrix, lip_close_ratio, transform_keypoint
+from model.render.keypoints import eye_close_ratio, lip_close_ratio, transform_keypoint
+from model.rotation import get_rotation_matrix
 from tests.golden import load_case
 
 

@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from model.render.config import MotionExtractorConfig
-from model.render.keypoints import get_rotation_matrix, transform_keypoint
+from model.render.keypoints import transform_keypoint
 from model.render.motion_extractor import HEAD_NAMES, MotionExtractor, headpose_bins_to_degrees, kp_info
+from model.rotation import get_rotation_matrix
 from tests.golden import load_case, load_manifest
 from tests.helpers import assert_matches_manifest, with_recipe_weights
 

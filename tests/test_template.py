@@ -19,7 +19,7 @@ from model.motion.template import (
     read_template_stats,
     save_motion_template,
 )
-from model.render.keypoints import get_rotation_matrix
+from model.rotation import get_rotation_matrix
 from tests.golden import load_case
 from tests.motion_fixtures import assert_sequence_matches, golden_template, template_stats
 

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from model.motion.template import EXP_DIM, POSE_FIELDS, MotionTemplate
-from model.render.keypoints import get_rotation_matrix
+from model.rotation import get_rotation_matrix
 
 #: Official smoothing constant: y_k = 0.01 x_k + 0.99 y_{k-1}, a time constant of about 100 frames.
 EMA_ALPHA = 0.01
@@ -53,6 +53,15 @@ class MotionSequence:
     def pose(self) -> np.ndarray:
         """(n, 7) [scale, tx, ty, tz, pitch, yaw, roll], the channels the EMA smooths."""
         return np.concatenate([self.scale, self.t, self.pitch, self.yaw, self.roll], axis=1)
+
+    def with_pose_scaled(self, factor: float) -> MotionSequence:
+        """Head rotation (the angles), translation and scale moved ``factor`` times as far from frame 0's
+        (0: a still head; 1: this sequence itself, unchanged)."""
+        if factor == 1:
+            return self
+        pose = self.pose()
+        scaled = pose[:1] + np.float32(factor) * (pose - pose[:1])
+        return _from_pose(self.exp, scaled.astype(np.float32), self.fps)
 
     def frames(self, index: slice) -> MotionSequence:
         """The frames ``index`` (a slice) as a sequence."""

@@ -11,7 +11,7 @@ runs on all n frames at once, in the reference's operation order (so float32 res
 3. :func:`apply_driving_multiplier`: ``x_s + (x_d - x_s) * driving_multiplier`` (``kp_d_final``).
 
 :func:`driving_keypoints` chains the three. Keypoints are row vectors in the networks' normalised
-cube; rotations use the transposed convention of :func:`model.render.keypoints.get_rotation_matrix`.
+cube; rotations use the transposed convention of :func:`model.rotation.get_rotation_matrix`.
 """
 
 from __future__ import annotations
@@ -24,8 +24,9 @@ import torch
 from scipy.spatial import ConvexHull
 
 from model.motion.sequence import MotionSequence
-from model.render.keypoints import EYE_KEYPOINTS, LIP_KEYPOINTS, get_rotation_matrix, transform_keypoint
+from model.render.keypoints import EYE_KEYPOINTS, LIP_KEYPOINTS, transform_keypoint
 from model.render.stitching import StitchingRetargeting
+from model.rotation import get_rotation_matrix
 from model.validation import Range, check_number
 
 Mode = Literal["human", "animal"]
@@ -35,6 +36,8 @@ AnimationRegion = Literal["all", "exp", "pose", "lip", "eyes"]
 
 #: Accepted driving multipliers (officially 0..2).
 MULTIPLIER_RANGE = Range(0.0, 2.0)
+#: Accepted intensities of the head, expression and lip motion (1 = the generated motion as it is).
+INTENSITY_RANGE = Range(0.0, 2.0)
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,13 @@ class CompositionOptions:
 
     lip_normalize_threshold: the source lip-open ratio from which lip normalisation applies.
     driving_multiplier: final scaling of the displacement from x_s (officially 0..2).
+
+    pose_scale, expression_scale, lip_scale (0-2, 1 = the official result, bit for bit) act first, on the
+    generated motion: the head's rotation, translation and scale relative to frame 0 (0: a still head); the
+    non-lip expression offsets relative to frame 0; the lip rows' offsets (relative to the source's lips where
+    the official human path drives them absolutely, else relative to frame 0; 0: the source's mouth). The
+    animation region then picks what moves, and the motion multiplier, stitching, lip normalisation and the
+    driving multiplier follow as before.
     """
 
     mode: Mode = "human"
@@ -65,6 +75,9 @@ class CompositionOptions:
     normalize_lip: bool = True
     lip_normalize_threshold: float = 0.03
     driving_multiplier: float = 1.0
+    pose_scale: float = 1.0
+    expression_scale: float = 1.0
+    lip_scale: float = 1.0
 
     def __post_init__(self) -> None:
         for name, allowed in (("mode", Mode), ("driving_option", DrivingOption), ("animation_region", AnimationRegion)):
@@ -72,6 +85,8 @@ class CompositionOptions:
             if value not in get_args(allowed):
                 raise ValueError(f"CompositionOptions.{name}={value!r}; expected one of {get_args(allowed)}")
         check_number("driving multiplier", self.driving_multiplier, MULTIPLIER_RANGE)
+        for name in ("pose_scale", "expression_scale", "lip_scale"):
+            check_number(name.replace("_", " "), getattr(self, name), INTENSITY_RANGE)
         check_number("lip normalisation threshold", self.lip_normalize_threshold, Range(0.0, 1.0))
 
     @property
@@ -129,16 +144,23 @@ def _rows(rows: tuple[int, ...], inside: torch.Tensor, outside: torch.Tensor) ->
     return torch.where(mask, inside, outside)
 
 
-def _expression(region: AnimationRegion, mode: Mode, exp_s: torch.Tensor, exp_d: torch.Tensor) -> torch.Tensor:
-    """delta_new (n, K, 3) from the source exp (1, K, 3) and the driving exp (n, K, 3)."""
-    relative = exp_s + (exp_d - exp_d[:1])
+def _expression(
+    region: AnimationRegion, mode: Mode, exp_s: torch.Tensor, exp_d: torch.Tensor, expression_scale: float = 1.0,
+    lip_scale: float = 1.0,
+) -> torch.Tensor:
+    """delta_new (n, K, 3) from the source exp (1, K, 3) and the driving exp (n, K, 3); the scales multiply the
+    offsets (by 1.0, exactly: the defaults give the official values bit for bit)."""
+    offsets = exp_d - exp_d[:1]
+    relative = exp_s + expression_scale * offsets
+    lips_relative = exp_s + lip_scale * offsets
     if mode == "animal":
-        return relative
+        return _rows(LIP_KEYPOINTS, lips_relative, relative)
     if region in ("all", "exp"):
         # The official human path takes the generated lip rows as they are, not relative to frame 0.
-        return _rows(LIP_KEYPOINTS, exp_d, relative)
+        lips = exp_d if lip_scale == 1 else exp_s + lip_scale * (exp_d - exp_s)
+        return _rows(LIP_KEYPOINTS, lips, relative)
     if region == "lip":
-        return _rows(LIP_KEYPOINTS, relative, exp_s)
+        return _rows(LIP_KEYPOINTS, lips_relative, exp_s)
     if region == "eyes":
         return _rows(EYE_KEYPOINTS, relative, exp_s)
     return exp_s.expand_as(exp_d)
@@ -152,6 +174,7 @@ def compose_motion(source: SourceMotion, motion: MotionSequence, options: Compos
     """
     if len(motion) == 0:
         raise ValueError("no driving frames to compose")
+    motion = motion.with_pose_scaled(options.pose_scale)
 
     def driving(values: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(values, dtype=source.x_s.dtype, device=source.x_s.device)
@@ -166,7 +189,8 @@ def compose_motion(source: SourceMotion, motion: MotionSequence, options: Compos
     scale = source.scale.expand(n, 1) if options.mode == "animal" else source.scale * (scale_d / scale_d[:1])
     # The reference zeroes tz; transform_keypoint never applies tz, which is the same thing.
     t = source.t + (t_d - t_d[:1])
-    exp = _expression(options.animation_region, options.mode, source.exp, exp_d)
+    exp = _expression(options.animation_region, options.mode, source.exp, exp_d, options.expression_scale,
+                      options.lip_scale)
     x_d = transform_keypoint(source.kp.expand(n, -1, -1), rot, exp, scale, t)
     if options.uses_motion_multiplier:
         x_d0 = x_d[:1]

@@ -1,13 +1,11 @@
-"""Implicit-keypoint math of LivePortrait: head-pose rotation, keypoint transform, landmark ratios.
+"""Implicit-keypoint math of LivePortrait: keypoint transform, head-pose decoding, landmark ratios.
 
-Conventions (spec liveportrait.md §4): angles in degrees; keypoints (B, K, 3) used as row vectors;
-:func:`get_rotation_matrix` returns the *transposed* rotation ``Rt`` so that ``kp @ Rt`` rotates
-each point by ``R = Rz(roll) Ry(yaw) Rx(pitch)``.
+Conventions (spec liveportrait.md §4): angles in degrees; keypoints (B, K, 3) used as row vectors; rotations
+are :func:`model.rotation.get_rotation_matrix`'s transposed ``Rt``, so ``kp @ Rt`` rotates each point by
+``R = Rz(roll) Ry(yaw) Rx(pitch)``.
 """
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 import torch
@@ -16,19 +14,6 @@ import torch
 LIP_KEYPOINTS = (6, 12, 14, 17, 19, 20)
 #: Keypoint rows of the eyes (LivePortrait's eye region).
 EYE_KEYPOINTS = (11, 13, 15, 16, 18)
-
-
-def get_rotation_matrix(pitch: torch.Tensor, yaw: torch.Tensor, roll: torch.Tensor) -> torch.Tensor:
-    """Degrees (B,) or (B, 1) -> ``Rt`` (B, 3, 3), the transpose of ``Rz(roll) @ Ry(yaw) @ Rx(pitch)``."""
-    # Same operation order as the reference (deg / 180 * pi) so float32 results match bit for bit.
-    x, y, z = (a.reshape(-1, 1) / 180 * math.pi for a in (pitch, yaw, roll))
-    ones, zeros = torch.ones_like(x), torch.zeros_like(x)
-    batch = x.shape[0]
-    rot_x = torch.cat([ones, zeros, zeros, zeros, x.cos(), -x.sin(), zeros, x.sin(), x.cos()], dim=1)
-    rot_y = torch.cat([y.cos(), zeros, y.sin(), zeros, ones, zeros, -y.sin(), zeros, y.cos()], dim=1)
-    rot_z = torch.cat([z.cos(), -z.sin(), zeros, z.sin(), z.cos(), zeros, zeros, zeros, ones], dim=1)
-    rot = rot_z.reshape(batch, 3, 3) @ rot_y.reshape(batch, 3, 3) @ rot_x.reshape(batch, 3, 3)
-    return rot.transpose(1, 2)
 
 
 def transform_keypoint(
