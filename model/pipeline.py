@@ -41,7 +41,7 @@ from model.face.image import SourceImage
 from model.face.paste import TorchPasteBack, paste_back, prepare_paste_back
 from model.face.source_crop import CropOptions, SourceCrop, crop_source
 from model.motion.checkpoint import load_motion_generator
-from model.motion.generate import MotionDecoder
+from model.motion.generate import MotionDecoder, shift_frames
 from model.motion.generator import MotionGenerator
 from model.motion.sampler import SamplerConfig
 from model.motion.sequence import MotionSequence
@@ -64,6 +64,8 @@ Progress = Callable[[str, float], None]
 #: Stages reported to the progress callback, in order (motion and render overlap: render reports once its
 #: first frames exist).
 STAGES = ("inputs", "source", "motion", "render")
+#: Accepted sync offsets, in milliseconds.
+SYNC_OFFSET_RANGE = Range(-500.0, 500.0)
 #: Paste-back set-ups kept (per source image and crop), most recently used last.
 PASTE_MEMORY = 4
 #: Source keypoint info fields kept in the cache (SourceMotion minus the derived R and x_s).
@@ -82,6 +84,9 @@ class AnimateOptions:
     device's best, see :mod:`model.precision`). precision: of W and G, ``auto`` (float32 with the exact
     sampler, else the fastest the device runs natively), ``fp32``, ``bf16`` or ``fp16`` (GPU). detector:
     ``auto`` (ONNX models when present, else the OpenCV cascade), ``onnx`` or ``cascade``.
+    sync_offset_ms: moves the motion against the audio (positive: earlier; the official alignment shows the
+    video about 80 ms behind the audio), in whole frames; the video keeps the audio's duration.
+    driving_motion: a saved motion (see :mod:`model.motion.files`) to drive the image instead of sampling one.
     """
 
     mode: Mode = "human"
@@ -92,6 +97,8 @@ class AnimateOptions:
     pasteback: bool = True
     batch_size: int | None = None
     precision: Precision = "auto"
+    sync_offset_ms: float = 0.0
+    driving_motion: MotionSequence | None = None
     video: VideoOptions = field(default_factory=VideoOptions)
     detector: Literal["auto", "onnx", "cascade"] = "auto"
 
@@ -102,6 +109,7 @@ class AnimateOptions:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got {self.precision!r}")
         if self.batch_size is not None:
             check_number("batch size", self.batch_size, Range(1, 256), integer=True)
+        check_number("sync offset in ms", self.sync_offset_ms, SYNC_OFFSET_RANGE)
         if self.composition is not None and self.composition.mode != self.mode:
             raise ValueError(f"composition.mode {self.composition.mode!r} differs from mode {self.mode!r}")
 
@@ -124,7 +132,8 @@ class CacheKeys:
 class AnimationResult:
     """What a run produced: the mp4, its frame count and size (height, width), seconds per stage (``motion``
     and ``render`` overlap; ``total`` is the wall time), cache hits, notes, and, for a stream, how many segments
-    were yielded and when the first one was (seconds after the start)."""
+    were yielded and when the first one was (seconds after the start); ``motion``: the decoded motion that
+    drove the video (after the sync offset, before the composition's intensities), for saving."""
 
     path: Path
     n_frames: int
@@ -134,6 +143,7 @@ class AnimationResult:
     notes: list[str] = field(default_factory=list)
     segments: int = 0
     first_segment_seconds: float | None = None
+    motion: MotionSequence | None = None
 
     def summary(self) -> str:
         stages = ", ".join(
@@ -345,21 +355,29 @@ class Animator:
         paste, note = self._paste_back(crop, nets, options, keys.source)
         batch_size = options.batch_size or choose_batch_size(self.device, source.feature_3d.numel())
         result.notes.append(f"{note}; rendered in {precision}, {batch_size} frame(s) per batch")
-        decode = MotionDecoder(template, generator.config.fps, options.smooth)
         video_options = dataclasses.replace(options.video, fps=round(generator.config.fps))
         own_folder = segments and segment_dir is None
         folder = Path(tempfile.mkdtemp(prefix="joyvasa-segments-")) if own_folder else segment_dir
         writer = VideoWriter(out_path, speech.path, video_options, len(speech.samples), folder)
-        motion = Background(lambda check: self._motion_chunks(generator, speech.samples, keys, options, result,
-                                                              report, check), ahead=1, name="motion")
+        def produce(check: Callable[[], None]) -> Iterator[MotionSequence]:
+            if options.driving_motion is not None:  # a saved motion drives the image: nothing is sampled
+                chunks = _windows_of(options.driving_motion, generator.config.n_motions)
+            else:
+                decode = MotionDecoder(template, generator.config.fps, options.smooth)
+                chunks = map(decode, self._motion_chunks(generator, speech.samples, keys, options, result, report,
+                                                          check))
+            return shift_frames(chunks, round(options.sync_offset_ms * generator.config.fps / 1000))
+
+        motion = Background(produce, ahead=1, name="motion")
         encoder = Sink(lambda frames: writer.write(paste(frames) if paste else frames), ahead=2, name="encoder")
         finished = False
         try:
             reference: MotionSequence | None = None
             render_began = None
-            for coef in motion:
+            driven = []
+            for frames in motion:
                 render_began = render_began or time.perf_counter()
-                frames = decode(coef)
+                driven.append(frames)
                 reference = reference or frames.frames(slice(0, 1))
                 # Composition is relative to the sequence's first frame: it leads every chunk, then is dropped.
                 x_d = driving_keypoints(nets.stitching, source.motion, MotionSequence.concat([reference, frames]),
@@ -374,6 +392,7 @@ class Animator:
                     break
             encoder.finish()
             writer.close()
+            result.motion = MotionSequence.concat(driven).frames(slice(0, writer.frames_written))
             result.timings["render"] = time.perf_counter() - (render_began or start)
             yield from self._segments_out(writer, result, start)
             result.n_frames, result.size = writer.frames_written, writer.size or (0, 0)
@@ -492,6 +511,12 @@ class Animator:
         if options.pasteback:
             return None, "crop output (paste-back needs cropping and stitching)"
         return None, "crop output"
+
+def _windows_of(motion: MotionSequence, frames: int) -> Iterator[MotionSequence]:
+    """A whole motion as chunks of ``frames`` frames, as the sampler would produce it."""
+    for start in range(0, len(motion), frames):
+        yield motion.frames(slice(start, start + frames))
+
 
 def _paste_function(
     crop: SourceCrop, frame_size: int, device: torch.device

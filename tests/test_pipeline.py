@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -365,3 +366,63 @@ def test_closing_a_stream_early_stops_the_work_and_leaves_no_files(small_weights
     with temp_segments:
         made = next(iter(temp_segments)).path.parent
     assert not made.exists()  # a stream's own temporary folder goes with it
+
+
+def test_a_sync_offset_moves_the_motion_by_whole_frames_and_keeps_the_duration(animator, face_image, tmp_path):
+    audio = _speech(tmp_path / "s.wav", 1.6, 21)
+    plain = animator.animate(face_image, audio, tmp_path / "plain.mp4", AnimateOptions(sampler=FAST))
+    early = animator.animate(face_image, audio, tmp_path / "early.mp4", AnimateOptions(sampler=FAST,
+                                                                                        sync_offset_ms=80))
+    late = animator.animate(face_image, audio, tmp_path / "late.mp4", AnimateOptions(sampler=FAST,
+                                                                                      sync_offset_ms=-40))
+    assert early.n_frames == late.n_frames == plain.n_frames  # the audio's duration
+    assert early.cache_hits["motion"] and late.cache_hits["motion"]  # the offset acts after the cache
+    assert len(early.motion) == len(plain.motion) == plain.n_frames
+    assert np.array_equal(early.motion.exp[:-2], plain.motion.exp[2:])  # 80 ms = two frames earlier
+    assert np.array_equal(late.motion.exp[1:], plain.motion.exp[:-1]) and np.array_equal(late.motion.exp[0],
+                                                                                          plain.motion.exp[0])
+
+
+def test_a_saved_motion_drives_an_image_as_the_original_run_did(animator, face_image, tmp_path) -> None:
+    from model.audio.decode import load_audio
+    from model.motion.files import MotionFileError, load_motion, save_motion
+
+    audio = _speech(tmp_path / "s.wav", 1.2, 22)
+    samples = load_audio(audio)
+    first = animator.animate(face_image, audio, tmp_path / "first.mp4", AnimateOptions(sampler=FAST))
+    for suffix in (".npz", ".safetensors"):
+        saved = load_motion(save_motion(tmp_path / f"m{suffix}", first.motion, samples, {"seed": 0}))
+        saved.check_audio(samples)
+        again = Animator(animator.weights_dir, device="cpu").animate(
+            face_image, audio, tmp_path / f"again{suffix}.mp4",
+            AnimateOptions(sampler=FAST, driving_motion=saved.motion))
+        assert np.array_equal(again.motion.exp, first.motion.exp)
+        assert all(np.array_equal(a, b) for a, b in zip(_streams(again.path)[4], _streams(first.path)[4],
+                                                        strict=True))
+        assert saved.settings == {"seed": 0}
+    other = _picture(tmp_path / "other.png", image_with_faces(400, 400, [(100, 100, 180)]))
+    assert animator.animate(other, audio, tmp_path / "other.mp4", AnimateOptions(
+        sampler=FAST, driving_motion=saved.motion)).n_frames == first.n_frames
+    with pytest.raises(MotionFileError, match="made for another audio"):
+        saved.check_audio(load_audio(_speech(tmp_path / "t.wav", 1.2, 23)))
+    saved.check_audio(samples[:100], force=True)
+
+
+@pytest.mark.parametrize(("name", "content", "words"), [
+    ("m.pkl", b"\x80\x04N.", "ends in .npz or .safetensors"),
+    ("m.npz", b"not a zip", "not a readable motion file"),
+    ("pickled.npz", None, "not a readable motion file"),
+    ("shape.npz", "shape", "expected an expression array of shape (frames, 21, 3)"),
+])
+def test_bad_motion_files_are_refused(tmp_path, name, content, words) -> None:
+    from model.motion.files import MotionFileError, load_motion
+
+    path = tmp_path / name
+    if content is None:  # an object array: only a pickle could read it
+        np.savez(path, exp=np.array([{"a": 1}], dtype=object), meta_format=np.array("joyvasa-motion-1"))
+    elif content == "shape":
+        np.savez(path, exp=np.zeros((10, 20, 3), np.float32), meta_format=np.array("joyvasa-motion-1"))
+    else:
+        path.write_bytes(content)
+    with pytest.raises(MotionFileError, match=re.escape(words)):
+        load_motion(path)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 import torch
@@ -51,6 +51,27 @@ class MotionDecoder:
         motion = smooth_motion(motion, previous=self._last_pose)
         self._last_pose = motion.pose()[-1]
         return motion
+
+
+def shift_frames(chunks: Iterable[MotionSequence], frames: int) -> Iterator[MotionSequence]:
+    """The frames of ``chunks`` moved ``frames`` earlier (later when negative), keeping their count: the first
+    ``frames`` are dropped and the last repeated at the end (or the first repeated at the start)."""
+    if frames == 0:
+        yield from chunks
+        return
+    last = None
+    skip = max(frames, 0)
+    for index, chunk in enumerate(chunks):
+        if index == 0 and frames < 0:
+            chunk = MotionSequence.concat([chunk.frames(slice(0, 1))] * -frames + [chunk])
+        if skip:
+            dropped = min(skip, len(chunk))
+            chunk, skip = chunk.frames(slice(dropped, None)), skip - dropped
+        if len(chunk):
+            last = chunk
+            yield chunk
+    if frames > 0 and last is not None:
+        yield MotionSequence.concat([last.frames(slice(-1, None))] * frames)
 
 
 def motion_from_coefficients(

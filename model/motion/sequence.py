@@ -61,7 +61,7 @@ class MotionSequence:
             return self
         pose = self.pose()
         scaled = pose[:1] + np.float32(factor) * (pose - pose[:1])
-        return _from_pose(self.exp, scaled.astype(np.float32), self.fps)
+        return pose_sequence(self.exp, scaled.astype(np.float32), self.fps)
 
     def frames(self, index: slice) -> MotionSequence:
         """The frames ``index`` (a slice) as a sequence."""
@@ -80,7 +80,7 @@ def _rotation(pitch: np.ndarray, yaw: np.ndarray, roll: np.ndarray) -> np.ndarra
     return get_rotation_matrix(*angles).numpy()
 
 
-def _from_pose(exp: np.ndarray, pose: np.ndarray, fps: float) -> MotionSequence:
+def pose_sequence(exp: np.ndarray, pose: np.ndarray, fps: float) -> MotionSequence:
     """Assemble a sequence from (n, 21, 3) expressions and (n, 7) pose channels; R from the angles."""
     scale, t, pitch, yaw, roll = np.split(pose, [1, 4, 5, 6], axis=1)
     return MotionSequence(exp=exp, scale=scale, t=t, pitch=pitch, yaw=yaw, roll=roll,
@@ -99,7 +99,7 @@ def decode_motion(coef: np.ndarray | torch.Tensor, template: MotionTemplate, fps
         raise ValueError(f"expected coefficients (n_frames, >= {EXP_DIM + _POSE_DIM}), got {coef.shape}")
     exp = coef[:, :EXP_DIM] * template.std_exp + template.mean_exp
     pose = coef[:, EXP_DIM:EXP_DIM + _POSE_DIM] * (template.pose_max - template.pose_min) + template.pose_min
-    return _from_pose(exp.reshape(-1, 21, 3), pose, fps)
+    return pose_sequence(exp.reshape(-1, 21, 3), pose, fps)
 
 
 def ema(values: np.ndarray, alpha: float = EMA_ALPHA, previous: np.ndarray | None = None) -> np.ndarray:
@@ -122,4 +122,4 @@ def ema(values: np.ndarray, alpha: float = EMA_ALPHA, previous: np.ndarray | Non
 def smooth_motion(seq: MotionSequence, alpha: float = EMA_ALPHA, previous: np.ndarray | None = None) -> MotionSequence:
     """The official post-processing: EMA on scale, translation and angles; expressions untouched; R recomputed.
     ``previous``: the smoothed (7,) pose of the frame before ``seq`` when continuing a sequence (see :func:`ema`)."""
-    return _from_pose(seq.exp, ema(seq.pose(), alpha, previous), seq.fps)
+    return pose_sequence(seq.exp, ema(seq.pose(), alpha, previous), seq.fps)
