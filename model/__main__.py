@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -52,13 +53,19 @@ def _face_box(text: str) -> tuple[float, float, float, float]:
 def _animate(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from model.audio.decode import load_audio
     from model.cache import FeatureCache
     from model.face.source_crop import CropOptions
+    from model.motion.files import load_motion, save_motion
     from model.motion.sampler import SamplerConfig
     from model.pipeline import AnimateOptions, Animator
     from model.render.composition import CompositionOptions
     from model.video import VideoOptions
 
+    saved = None
+    if args.motion is not None:  # checked, with the audio, before anything is loaded
+        saved = load_motion(args.motion)
+        saved.check_audio(load_audio(args.audio, args.max_audio_seconds), force=args.force)
     options = AnimateOptions(
         mode=args.mode,
         crop=CropOptions(
@@ -79,10 +86,15 @@ def _animate(args: argparse.Namespace) -> int:
             stitching=not args.no_stitching,
             normalize_lip=not args.no_normalize_lip,
             driving_multiplier=args.driving_multiplier,
+            pose_scale=args.pose_scale,
+            expression_scale=args.expression_scale,
+            lip_scale=args.lip_scale,
         ),
         pasteback=not args.no_pasteback,
         batch_size=args.batch_size,
         precision=args.precision,
+        sync_offset_ms=args.sync_offset_ms,
+        driving_motion=None if saved is None else saved.motion,
         video=VideoOptions(crf=args.crf, max_audio_seconds=args.max_audio_seconds,
                            segment_seconds=args.segment_seconds),
         detector=args.detector,
@@ -105,6 +117,12 @@ def _animate(args: argparse.Namespace) -> int:
             if args.segments is not None:
                 tqdm.write(f"segment {segment.index}: {segment.path} ({segment.start:.2f}-{segment.end:.2f} s)")
     result = stream.result
+    if args.save_motion is not None:
+        settings = {"sampler": dataclasses.asdict(options.sampler), "smooth": options.smooth,
+                    "sync_offset_ms": options.sync_offset_ms, "mode": options.mode,
+                    "from_motion_file": None if args.motion is None else args.motion.name}
+        save_motion(args.save_motion, result.motion, load_audio(args.audio, args.max_audio_seconds), settings)
+        print(f"motion saved to {args.save_motion}")
     print(result.summary())
     for note in result.notes:
         print(f"  note: {note}")
@@ -167,6 +185,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g.add_argument("--driving-option", choices=("expression-friendly", "pose-friendly"), default=comp.driving_option)
     g.add_argument("--driving-multiplier", type=float, default=comp.driving_multiplier, help="scales the motion (0..2)")
+    g.add_argument("--pose-scale", type=float, default=comp.pose_scale,
+                   help="head rotation and translation relative to the first frame (0: a still head; 0..2)")
+    g.add_argument("--expression-scale", type=float, default=comp.expression_scale,
+                   help="non-lip expression offsets (0..2)")
+    g.add_argument("--lip-scale", type=float, default=comp.lip_scale, help="lip offsets: mouth opening (0..2)")
+    g.add_argument("--sync-offset-ms", type=float, default=defaults.sync_offset_ms,
+                   help="move the motion earlier (positive) or later against the audio, in ms (-500..500; the "
+                        "official alignment shows the video about 80 ms late)")
+    g.add_argument("--save-motion", type=Path, default=None,
+                   help="write the run's decoded motion to FILE (.npz or .safetensors) to reuse with --motion")
+    g.add_argument("--motion", type=Path, default=None,
+                   help="drive the image with a saved motion instead of sampling (its audio must be --audio)")
+    g.add_argument("--force", action="store_true", help="with --motion: accept another audio than it was made for")
     g.add_argument("--no-relative-motion", action="store_true")
     g.add_argument("--no-stitching", action="store_true")
     g.add_argument("--no-normalize-lip", action="store_true")

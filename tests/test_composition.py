@@ -255,7 +255,8 @@ def test_options_are_validated() -> None:
 
 def test_default_intensities_give_the_official_keypoints_bit_for_bit() -> None:
     source, motion = _source(), _motion()
-    for options in (CompositionOptions(), CompositionOptions(mode="animal"), CompositionOptions(animation_region="lip")):
+    cases = (CompositionOptions(), CompositionOptions(mode="animal"), CompositionOptions(animation_region="lip"))
+    for options in cases:
         explicit = CompositionOptions(**{**options.__dict__, "pose_scale": 1.0, "expression_scale": 1.0,
                                          "lip_scale": 1.0})
         assert torch.equal(compose_motion(source, motion, explicit), compose_motion(source, motion, options))

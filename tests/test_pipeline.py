@@ -426,3 +426,21 @@ def test_bad_motion_files_are_refused(tmp_path, name, content, words) -> None:
         path.write_bytes(content)
     with pytest.raises(MotionFileError, match=re.escape(words)):
         load_motion(path)
+
+
+def test_command_line_controls_and_motion_files(small_weights, face_image, tmp_path, capsys) -> None:
+    audio = str(_speech(tmp_path / "s.wav", 1.0, 24))
+    common = ["--image", str(face_image), "--audio", audio, "--weights", str(small_weights), "--no-cache",
+              "--device", "cpu", "--sampler", "ddim", "--steps", "3"]
+    saved = tmp_path / "motion.safetensors"
+    assert main(["animate", *common, "--out", str(tmp_path / "a.mp4"), "--pose-scale", "0.5", "--lip-scale", "1.3",
+                 "--expression-scale", "0.8", "--sync-offset-ms", "80", "--save-motion", str(saved)]) == 0
+    assert saved.is_file() and "motion saved" in capsys.readouterr().out
+    assert main(["animate", *common, "--out", str(tmp_path / "b.mp4"), "--motion", str(saved)]) == 0
+    other = str(_speech(tmp_path / "t.wav", 1.0, 25))
+    code = main(["animate", *common[:2], "--audio", other, *common[4:], "--out", str(tmp_path / "c.mp4"),
+                 "--motion", str(saved)])
+    assert code == 2 and "made for another audio" in capsys.readouterr().err
+    assert not (tmp_path / "c.mp4").exists()
+    assert main(["animate", *common[:2], "--audio", other, *common[4:], "--out", str(tmp_path / "c.mp4"),
+                 "--motion", str(saved), "--force"]) == 0
