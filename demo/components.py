@@ -61,14 +61,14 @@ class Dropdown(_AsSent, gr.Dropdown):
 
 
 class Files(gr.File):
-    """``gr.File(file_count="multiple", type="filepath")`` whose paths reach the handler whatever their file
-    extension: the app's decoders look at the content and say what is wrong with a file."""
+    """``gr.File(type="filepath")`` whose path (``file_count="single"``) or paths reach the handler whatever their
+    file extension: the app's readers look at the content and say what is wrong with a file."""
 
     def get_block_name(self) -> str:
         return "file"
 
-    def preprocess(self, payload: ListFiles | FileData | None) -> list[str] | None:
+    def preprocess(self, payload: ListFiles | FileData | None) -> str | list[str] | None:
         if payload is None:
             return None
-        files = payload.root if isinstance(payload, ListFiles) else [payload]
-        return [str(f.path) for f in files]
+        paths = [str(f.path) for f in (payload.root if isinstance(payload, ListFiles) else [payload])]
+        return paths[0] if self.file_count == "single" else paths

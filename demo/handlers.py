@@ -7,6 +7,7 @@ request is answered in well under a second with a message that says what is wron
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import random
 from collections.abc import Iterator
@@ -20,8 +21,10 @@ from demo.engine import Comparison, Engine, Inputs
 from demo.errors import readable, user_errors
 from demo.options import DEFAULT_PRESET, animate_options, crop_options, sampler_config
 from demo.outputs import output_name
+from demo.plots import motion_frame
 from demo.preview import preview_image
 from model.face.source_crop import CropOptions
+from model.motion.files import load_motion, save_motion
 from model.motion.sampler import GUIDANCE_RANGE, SEED_RANGE
 from model.pipeline import AnimateOptions, AnimationResult
 
@@ -111,26 +114,32 @@ class Handlers:
         face_box: str | None = None,
         pasteback: bool = True,
         crf: float = 18,
+        pose_scale: float = 1.0,
+        expression_scale: float = 1.0,
+        lip_scale: float = 1.0,
+        sync_offset_ms: float = 0.0,
+        motion_file: str | None = None,
         progress: gr.Progress = gr.Progress(),  # noqa: B008 (Gradio's idiom: injected per request)
     ) -> Iterator[tuple]:
-        """Animate ``image`` with ``audio``, streaming: yields (segment of video, None, progress line, "") as each
-        segment is made, then (no update, the complete mp4, timings and cache hits, crop notice). Where the host
-        cannot stream (no ffmpeg), only the last, with the mp4 for the player."""
+        """Animate ``image`` with ``audio``, streaming: yields (segment of video, None, progress line, {}) as each
+        segment is made, then (no update, the complete mp4, timings and cache hits, page extras: the crop notice,
+        the run's motion file and the motion plot). Where the host cannot stream (no ffmpeg), only the last,
+        with the mp4 for the player. ``motion_file``: a saved motion (.npz / .safetensors, made for this audio)
+        drives the image instead of a sampled one."""
         values = {k: v for k, v in locals().items() if k not in ("self", "progress")}
         yield from self._generate(values, progress, streaming=self.streaming)
 
-    def animate(self, *args: object, **kwargs: object) -> tuple[str, str, str]:
-        """Animate ``image`` with ``audio``: the complete mp4, a line with timings and cache hits, and a notice
-        when the crop fell back to a weight-free detector (a page-only state, not part of the API's outputs).
-        The parameters are :meth:`animate_stream`'s."""
+    def animate(self, *args: object, **kwargs: object) -> tuple[str, str, dict]:
+        """Animate ``image`` with ``audio``: the complete mp4, a line with timings and cache hits, and the page
+        extras (a page-only state, not part of the API's outputs). The parameters are :meth:`animate_stream`'s."""
         bound = inspect.signature(Handlers.animate_stream).bind(self, *args, **kwargs)
         bound.apply_defaults()
         values = {k: v for k, v in bound.arguments.items() if k not in ("self", "progress")}
-        *_, (_, video, summary, notice) = self._generate(values, bound.arguments["progress"], streaming=False)
-        return video, summary, notice
+        *_, (_, video, summary, extras) = self._generate(values, bound.arguments["progress"], streaming=False)
+        return video, summary, extras
 
     animate.__signature__ = inspect.signature(animate_stream).replace(  # type: ignore[attr-defined]
-        return_annotation=tuple[str, str, str])
+        return_annotation=tuple[str, str, dict])
 
     def _generate(self, values: dict, progress: gr.Progress, streaming: bool) -> Iterator[tuple]:
         """Check every value, decode both inputs and crop (before any GPU work), then run; see
@@ -148,22 +157,41 @@ class Handlers:
                 pasteback=values["pasteback"],
                 crf=values["crf"],
                 max_audio_seconds=self.settings.max_audio_seconds,
+                pose_scale=values["pose_scale"],
+                expression_scale=values["expression_scale"],
+                lip_scale=values["lip_scale"],
+                sync_offset_ms=values["sync_offset_ms"],
             )
             inputs = self._inputs(image, audio, options)
+            if values["motion_file"]:
+                saved = load_motion(_require(values["motion_file"], "", "No motion file"))
+                saved.check_audio(inputs.speech.samples)
+                options = dataclasses.replace(options, driving_motion=saved.motion)
             if not streaming:
                 result = self.engine.animate(inputs, options, progress)
-                yield str(result.path), str(result.path), run_summary(result), crop_notice(result)
+                yield str(result.path), str(result.path), run_summary(result), self._extras(result, inputs, options)
                 return
             for item in self.engine.animate_stream(inputs, options, progress):
                 if isinstance(item, AnimationResult):
-                    yield gr.skip(), str(item.path), run_summary(item), crop_notice(item)
+                    yield gr.skip(), str(item.path), run_summary(item), self._extras(item, inputs, options)
                 else:
-                    yield str(item.path), None, f"Streaming: {item.end:.1f} s of video ready", ""
+                    yield str(item.path), None, f"Streaming: {item.end:.1f} s of video ready", {}
+
+    @staticmethod
+    def _extras(result: AnimationResult, inputs: Inputs, options: AnimateOptions) -> dict:
+        """What the page shows beside the video: the crop notice, the run's motion file, the motion plot."""
+        motion_path = result.path.with_name(f"{result.path.stem}_motion.npz")
+        settings = {"sampler": dataclasses.asdict(options.sampler), "smooth": options.smooth, "mode": options.mode,
+                    "sync_offset_ms": options.sync_offset_ms}
+        save_motion(motion_path, result.motion, inputs.speech.samples, settings)
+        return {"notice": crop_notice(result), "motion": str(motion_path), "plot": motion_frame(result.motion,
+                                                                                                 options)}
 
     def animate_example(self, image: str, audio: str, mode: str) -> tuple[str, str, str]:
         """An example row: its image, audio and mode with every other setting at its default (the finished
-        video: Gradio caches examples, and cannot cache a streamed output)."""
-        return self.animate(image, audio, mode)
+        video: Gradio caches examples, and cannot cache a streamed output), its timings and crop notice."""
+        video, summary, extras = self.animate(image, audio, mode)
+        return video, summary, extras["notice"]
 
     def compare(
         self,

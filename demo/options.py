@@ -6,8 +6,9 @@ from typing import get_args
 
 from model.face.source_crop import FACE_INDEX_RANGE, OFFSET_RANGE, SCALE_RANGE, CropOptions
 from model.motion.sampler import GUIDANCE_RANGE, SEED_RANGE, SamplerConfig
-from model.pipeline import AnimateOptions
-from model.render.composition import MULTIPLIER_RANGE, AnimationRegion, CompositionOptions
+from model.motion.sequence import MotionSequence
+from model.pipeline import SYNC_OFFSET_RANGE, AnimateOptions
+from model.render.composition import INTENSITY_RANGE, MULTIPLIER_RANGE, AnimationRegion, CompositionOptions
 from model.validation import parse_number
 from model.video import CRF_RANGE, VideoOptions
 from model.weights import MODES
@@ -86,11 +87,18 @@ def animate_options(
     pasteback: object = True,
     crf: object = 18,
     max_audio_seconds: float = 60.0,
+    pose_scale: object = 1.0,
+    expression_scale: object = 1.0,
+    lip_scale: object = 1.0,
+    sync_offset_ms: object = 0.0,
+    driving_motion: MotionSequence | None = None,
 ) -> AnimateOptions:
     """Everything for one run; unlisted settings keep the official demo's defaults. Every value is checked
     here, before any work, with a message naming the setting."""
     mode = choice("mode", mode, MODES)
     return AnimateOptions(
+        sync_offset_ms=parse_number("sync offset in ms", sync_offset_ms, SYNC_OFFSET_RANGE),
+        driving_motion=driving_motion,
         mode=mode,
         crop=crop,
         sampler=sampler,
@@ -98,6 +106,8 @@ def animate_options(
         composition=CompositionOptions(
             mode=mode, animation_region=choice("animation region", region, REGIONS),
             driving_multiplier=parse_number("driving multiplier", driving_multiplier, MULTIPLIER_RANGE),
+            **{name: parse_number(name.replace("_", " "), value, INTENSITY_RANGE) for name, value in (
+                ("pose_scale", pose_scale), ("expression_scale", expression_scale), ("lip_scale", lip_scale))},
         ),
         pasteback=flag("paste-back", pasteback),
         video=VideoOptions(crf=parse_number("video quality (CRF)", crf, CRF_RANGE, integer=True),

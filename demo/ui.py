@@ -17,7 +17,8 @@ from demo.settings import DemoSettings
 from demo.weights_panel import missing_required, weights_markdown
 from model.face.source_crop import FACE_INDEX_RANGE, OFFSET_RANGE, SCALE_RANGE
 from model.motion.sampler import GUIDANCE_RANGE
-from model.render.composition import MULTIPLIER_RANGE
+from model.pipeline import SYNC_OFFSET_RANGE
+from model.render.composition import INTENSITY_RANGE, MULTIPLIER_RANGE
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,9 @@ def _animate_tab(handlers: Handlers, settings: DemoSettings) -> None:
             download = gr.File(label="Complete video (mp4)", interactive=False)
             notice = gr.Markdown()
             info = gr.Textbox(label="Timings and cache", lines=3, interactive=False)
+            motion_out = gr.File(label="This run's motion (.npz: drive other pictures with it)", interactive=False)
+            plot = gr.LinePlot(x="seconds", y="value", color="series", label="Motion over time: head pose "
+                               "(degrees) and mouth opening, generated and controlled", height=260)
             # Finished videos: the examples (cached; Gradio cannot cache a streamed output) and /animate.
             finished = gr.Video(label="Example", format="mp4", interactive=False)
     with gr.Row():
@@ -85,6 +89,17 @@ def _animate_tab(handlers: Handlers, settings: DemoSettings) -> None:
             multiplier = Slider(MULTIPLIER_RANGE.low, MULTIPLIER_RANGE.high, value=1.0, step=0.02,
                                    label="Driving multiplier")
             smoothing = gr.Checkbox(value=True, label="Smooth head motion")
+        with gr.Accordion("Motion controls", open=True):
+            pose_scale = Slider(INTENSITY_RANGE.low, INTENSITY_RANGE.high, value=1.0, step=0.05,
+                                label="Head motion (0: still head)")
+            expression_scale = Slider(INTENSITY_RANGE.low, INTENSITY_RANGE.high, value=1.0, step=0.05,
+                                      label="Expression (non-lip)")
+            lip_scale = Slider(INTENSITY_RANGE.low, INTENSITY_RANGE.high, value=1.0, step=0.05,
+                               label="Lips (mouth opening)")
+            sync_offset = Slider(SYNC_OFFSET_RANGE.low, SYNC_OFFSET_RANGE.high, value=0, step=40,
+                                 label="Sync offset, ms (positive: motion earlier; 80 undoes the official lag)")
+            motion_file = Files(label="Drive with a saved motion (.npz / .safetensors, made for this audio)",
+                                  file_types=[".npz", ".safetensors"], type="filepath")
         with gr.Accordion("Output", open=True):
             pasteback = gr.Checkbox(value=True, label="Paste the face back into the whole image")
             crf = Slider(12, 35, value=18, step=1, label="Video quality (CRF: lower is better and bigger)")
@@ -113,17 +128,21 @@ def _animate_tab(handlers: Handlers, settings: DemoSettings) -> None:
           concurrency_limit=settings.preview_concurrency, show_progress="minimal")
     dice.click(random_seed, outputs=seed, api_visibility="private", queue=False)
     inputs = [image, audio, mode, quality, guidance, seed, region, multiplier, smoothing, crop_mode, crop_scale,
-              crop_x, crop_y, face_index, face_box, pasteback, crf]
-    # The notice travels in a State (not part of the API's outputs) and is shown next to the video.
-    notice_state = gr.State("")
+              crop_x, crop_y, face_index, face_box, pasteback, crf, pose_scale, expression_scale, lip_scale,
+              sync_offset, motion_file]
+    # The page extras (crop notice, motion file, plot) travel in a State, not part of the API's outputs.
+    extras = gr.State({})
 
-    def show_notice(text: str) -> str:
-        return text
+    def show_extras(values: dict) -> tuple:
+        if not values:
+            return gr.skip(), gr.skip(), gr.skip()
+        return values["notice"], values["motion"], values["plot"]
 
-    button.click(handlers.animate_stream, inputs, [video, download, info, notice_state], api_name="animate_stream",
-                 concurrency_id="gpu").then(show_notice, notice_state, notice, api_visibility="private", queue=False)
+    button.click(handlers.animate_stream, inputs, [video, download, info, extras], api_name="animate_stream",
+                 concurrency_id="gpu").then(show_extras, extras, [notice, motion_out, plot], api_visibility="private",
+                                            queue=False)
     # /animate: the same parameters, the finished mp4 only (for API clients that want one file).
-    gr.Button(visible=False).click(handlers.animate, inputs, [finished, info, notice_state], api_name="animate",
+    gr.Button(visible=False).click(handlers.animate, inputs, [finished, info, extras], api_name="animate",
                                    concurrency_id="gpu")
     gr.Examples(
         examples=[[str(ASSETS / i), str(ASSETS / a), m] for i, a, m in EXAMPLES],

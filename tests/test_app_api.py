@@ -76,3 +76,18 @@ def test_animate_stream_yields_segments_then_the_complete_mp4(client) -> None:
     assert kinds == {"video": "h264", "audio": "aac"} and size == (512, 512)
     assert abs(duration - _seconds(SPEECH)) < 0.1
     assert "first segment after" in info
+
+
+def test_motion_controls_and_a_saved_motion_through_the_api(client, small_weights, tmp_path) -> None:
+    from model.__main__ import main
+
+    motion = tmp_path / "speech_motion.npz"
+    assert main(["animate", "--image", str(PORTRAIT), "--audio", str(SPEECH), "--out", str(tmp_path / "cli.mp4"),
+                 "--weights", str(small_weights), "--no-cache", "--device", "cpu", "--sampler", "ddim", "--steps",
+                 "3", "--save-motion", str(motion)]) == 0
+    video, info = client.predict(handle_file(str(PORTRAIT)), handle_file(str(SPEECH)), quality="fast",
+                                 pose_scale=0.0, lip_scale=1.5, sync_offset_ms=80, api_name="/animate")
+    assert mp4_facts(video)[0] == {"video": "h264", "audio": "aac"}
+    video, info = client.predict(handle_file(str(PORTRAIT)), handle_file(str(SPEECH)), quality="fast",
+                                 motion_file=handle_file(str(motion)), api_name="/animate")
+    assert abs(mp4_facts(video)[1] - _seconds(SPEECH)) < 0.1

@@ -45,6 +45,7 @@ def _make_files(root: Path) -> dict[str, Path]:
         "empty.wav": b"",
         "page.mp3": b"<html><body>not audio</body></html>" * 20,
         "list.m3u8": b"#EXTM3U\n#EXTINF:4,\nhttp://example.com/a.mp3\n",
+        "fake.npz": b"PK\x03\x04 not really a zip",
     }
     for name, data in files.items():
         (root / name).write_bytes(data)
@@ -97,6 +98,11 @@ CASES: list[tuple[str, dict, str]] = [
     (ANIMATE, {"face_index": 0.5}, "face index must be a whole number"),
     (ANIMATE, {"seed": "twelve"}, "seed must be a whole number from 0 to 2147483647; got 'twelve'"),
     (ANIMATE, {"smoothing": "maybe"}, "smoothing must be true or false"),
+    (ANIMATE, {"lip_scale": 3}, "lip scale must be from 0 to 2"),
+    (ANIMATE, {"pose_scale": "nan"}, "pose scale must be a finite number"),
+    (ANIMATE, {"sync_offset_ms": 9999}, "sync offset in ms must be from -500 to 500"),
+    (ANIMATE, {"motion_file": "page.mp3"}, "a motion file ends in .npz or .safetensors"),
+    (ANIMATE, {"motion_file": "fake.npz"}, "not a readable motion file"),
     # text and choices
     (ANIMATE, {"crop_mode": "manual box", "face_box": "1, 2"}, "x, y, w, h"),
     (ANIMATE, {"crop_mode": "manual box", "face_box": "a, b, c, d"}, "manual face box x must be a number"),
@@ -136,6 +142,8 @@ def _call(client: Client, files: dict[str, Path], endpoint: str, args: dict):
     if endpoint == ANIMATE:
         kwargs = {"image": "astronaut_photo.jpg", "audio": "en_hello.wav", "quality": "fast", **args}
         image, audio = _file(kwargs.pop("image"), files), _file(kwargs.pop("audio"), files)
+        if "motion_file" in kwargs:
+            kwargs["motion_file"] = _file(kwargs["motion_file"], files)
         return client.predict(image, audio, api_name=ANIMATE, **kwargs)
     kwargs = {"images": ["astronaut_photo.jpg"], "audios": ["en_hello.wav"], "guidance_scales": "4", "seeds": "0",
               "quality": "fast", **args}
