@@ -33,6 +33,9 @@ class Cell:
     guidance_scale: float
     seed: int
     label: str
+    #: The motion control compared (a name of :data:`demo.options.CONTROLS`) and its value, if any.
+    control: str | None = None
+    value: float | None = None
 
 
 def parse_numbers(text: object, what: str, allowed: Range, integer: bool = False) -> list:
@@ -47,18 +50,23 @@ def parse_numbers(text: object, what: str, allowed: Range, integer: bool = False
 def plan_cells(
     images: Sequence[str], audios: Sequence[str], guidance_scales: Sequence[float], seeds: Sequence[int],
     max_cells: int,
+    control: str | None = None,
+    values: Sequence[float] = (),
 ) -> list[Cell]:
-    """Every (audio, guidance, seed, image) combination, audio first; labels name what differs."""
+    """Every (audio, guidance, seed, control value, image) combination, audio first; labels name what differs.
+    ``control``: a motion control compared over ``values`` (None: none)."""
     if not images or not audios:
         raise ValueError("a comparison needs at least one image and one audio")
-    combos = list(itertools.product(audios, guidance_scales, seeds, images))
+    axis = list(values) if control else [None]
+    combos = list(itertools.product(audios, guidance_scales, seeds, axis, images))
     if len(combos) > max_cells:
         raise ValueError(
             f"{len(images)} image(s) x {len(audios)} audio(s) x {len(guidance_scales)} guidance scale(s) x "
-            f"{len(seeds)} seed(s) make {len(combos)} videos; this demo compares at most {max_cells}"
+            f"{len(seeds)} seed(s) x {len(axis)} control value(s) make {len(combos)} videos; this demo compares at "
+            f"most {max_cells}"
         )
     cells = []
-    for audio, guidance, seed, image in combos:
+    for audio, guidance, seed, value, image in combos:
         parts = [Path(image).stem] if len(images) > 1 or len(combos) == 1 else []
         if len(audios) > 1:
             parts.append(Path(audio).stem + (" (heard)" if audio == audios[0] else ""))
@@ -66,7 +74,9 @@ def plan_cells(
             parts.append(f"guidance {guidance:g}")
         if len(seeds) > 1:
             parts.append(f"seed {seed}")
-        cells.append(Cell(image, audio, guidance, seed, " | ".join(parts)))
+        if control:
+            parts.append(f"{control.replace('_', ' ')} {value:g}")
+        cells.append(Cell(image, audio, guidance, seed, " | ".join(parts), control, value))
     return cells
 
 

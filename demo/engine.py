@@ -17,6 +17,7 @@ from pathlib import Path
 
 from demo.compare import Cell, tile_videos
 from demo.gpu import ZERO_GPU, gpu_task
+from demo.options import with_control
 from demo.outputs import OutputFolder, output_name
 from demo.settings import DemoSettings
 from model.audio.decode import Speech
@@ -183,7 +184,7 @@ class Engine:
         with self._gpu_slot(), self._run_folder() as folder:
             for index, (cell, inputs) in enumerate(cells):
                 sampler = dataclasses.replace(options.sampler, cfg_scale=cell.guidance_scale, seed=cell.seed)
-                cell_options = dataclasses.replace(options, sampler=sampler)
+                cell_options = with_control(dataclasses.replace(options, sampler=sampler), cell.control, cell.value)
                 callback = stage_reporter(report, index * span, span, f"video {index + 1}/{len(cells)}: ")
                 results.append(self.animator.animate(inputs.image, inputs.speech, folder / f"cell{index}.mp4",
                                                      cell_options, callback))

@@ -19,7 +19,15 @@ import numpy as np
 from demo.compare import parse_numbers, plan_cells
 from demo.engine import Comparison, Engine, Inputs
 from demo.errors import readable, user_errors
-from demo.options import DEFAULT_PRESET, animate_options, crop_options, sampler_config
+from demo.options import (
+    CONTROLS,
+    DEFAULT_PRESET,
+    NO_CONTROL,
+    animate_options,
+    choice,
+    crop_options,
+    sampler_config,
+)
 from demo.outputs import output_name
 from demo.plots import motion_frame
 from demo.preview import preview_image
@@ -65,11 +73,16 @@ def crop_notice(result: AnimationResult) -> str:
 
 
 def comparison_summary(comparison: Comparison) -> str:
-    """One line per comparison: how many videos, how often the motion was reused."""
+    """How many videos, how often the motion was reused, and each cell's settings (left to right, top down)."""
     reused = sum(bool(r.cache_hits.get("motion")) for r in comparison.results)
+    cells = "; ".join(
+        f"{i + 1}: {Path(c.image).name} + {Path(c.audio).name}, guidance {c.guidance_scale:g}, seed {c.seed}"
+        + (f", {c.control} {c.value:g}" if c.control else "")
+        for i, c in enumerate(comparison.cells)
+    )
     return (
         f"{len(comparison.results)} videos in {comparison.seconds:.1f} s; motion reused from the cache for "
-        f"{reused} of them. Sound: {Path(comparison.cells[0].audio).name}."
+        f"{reused} of them. Sound: {Path(comparison.cells[0].audio).name}. Cells: {cells}."
     )
 
 
@@ -201,19 +214,27 @@ class Handlers:
         seeds: str = "0",
         mode: str = "human",
         quality: str = DEFAULT_PRESET,
+        control: str = NO_CONTROL,
+        control_values: str = "",
         progress: gr.Progress = gr.Progress(),  # noqa: B008
     ) -> tuple[str, str]:
-        """One grid video comparing several images, audios, guidance scales and/or seeds (comma-separated)."""
+        """One grid video comparing several images, audios, guidance scales and/or seeds (comma-separated), and
+        optionally one motion control (``control``: pose_scale, expression_scale, lip_scale or sync_offset_ms)
+        over ``control_values`` (comma-separated, e.g. "0.8, 1, 1.3")."""
         images = [] if images is None else images
         audios = [] if audios is None else audios
         with user_errors(*images, *audios):
             if not isinstance(images, list) or not isinstance(audios, list):
                 raise ValueError("images and audios must be lists of files")
+            axis = None if control == NO_CONTROL else choice("compared control", control, tuple(CONTROLS))
+            values = parse_numbers(control_values, f"{control} values", CONTROLS[axis]) if axis else []
+            if axis and not values:
+                raise ValueError(f"give the {axis} values to compare, e.g. '0.8, 1, 1.3'")
             cells = plan_cells(
                 images, audios,
                 parse_numbers(guidance_scales, "guidance scales", GUIDANCE_RANGE) or [DEFAULT_GUIDANCE],
                 parse_numbers(seeds, "seeds", SEED_RANGE, integer=True) or [0],
-                self.settings.max_compare_cells,
+                self.settings.max_compare_cells, axis, values,
             )
             options = animate_options(mode, sampler_config(quality, DEFAULT_GUIDANCE, 0), CropOptions(),
                                       max_audio_seconds=self.settings.max_audio_seconds)

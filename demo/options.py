@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import get_args
 
 from model.face.source_crop import FACE_INDEX_RANGE, OFFSET_RANGE, SCALE_RANGE, CropOptions
@@ -9,7 +10,7 @@ from model.motion.sampler import GUIDANCE_RANGE, SEED_RANGE, SamplerConfig
 from model.motion.sequence import MotionSequence
 from model.pipeline import SYNC_OFFSET_RANGE, AnimateOptions
 from model.render.composition import INTENSITY_RANGE, MULTIPLIER_RANGE, AnimationRegion, CompositionOptions
-from model.validation import parse_number
+from model.validation import Range, parse_number
 from model.video import CRF_RANGE, VideoOptions
 from model.weights import MODES
 
@@ -22,6 +23,10 @@ PRESETS: dict[str, tuple[str, int | None]] = {
 DEFAULT_PRESET = "balanced"
 CROP_MODES = ("auto", "manual box", "off")
 REGIONS: tuple[AnimationRegion, ...] = get_args(AnimationRegion)
+#: The motion controls a comparison can take as its axis, with their accepted ranges.
+CONTROLS: dict[str, Range] = {"pose_scale": INTENSITY_RANGE, "expression_scale": INTENSITY_RANGE,
+                              "lip_scale": INTENSITY_RANGE, "sync_offset_ms": SYNC_OFFSET_RANGE}
+NO_CONTROL = "none"
 
 
 def choice(name: str, value: object, allowed: tuple[str, ...]) -> str:
@@ -41,6 +46,16 @@ def flag(name: str, value: object) -> bool:
     if isinstance(value, str) and value.strip().lower() in ("true", "false"):
         return value.strip().lower() == "true"
     raise ValueError(f"{name} must be true or false; got {str(value)[:40]!r}")
+
+
+def with_control(options: AnimateOptions, control: str | None, value: float | None) -> AnimateOptions:
+    """``options`` with one motion control (see :data:`CONTROLS`) set to ``value``."""
+    if not control:
+        return options
+    if control == "sync_offset_ms":
+        return dataclasses.replace(options, sync_offset_ms=value)
+    return dataclasses.replace(options, composition=dataclasses.replace(options.effective_composition,
+                                                                        **{control: value}))
 
 
 def parse_box(text: str) -> tuple[float, float, float, float]:

@@ -12,7 +12,7 @@ import gradio as gr
 from demo.components import Dropdown, Files, Number, Radio, RawImage, Slider
 from demo.engine import Engine
 from demo.handlers import DEFAULT_GUIDANCE, MAX_SEED, Handlers, random_seed
-from demo.options import CROP_MODES, DEFAULT_PRESET, MODES, PRESETS, REGIONS
+from demo.options import CONTROLS, CROP_MODES, DEFAULT_PRESET, MODES, NO_CONTROL, PRESETS, REGIONS
 from demo.settings import DemoSettings
 from demo.weights_panel import missing_required, weights_markdown
 from model.face.source_crop import FACE_INDEX_RANGE, OFFSET_RANGE, SCALE_RANGE
@@ -59,8 +59,9 @@ def _limits_line(settings: DemoSettings) -> str:
 def _animate_tab(handlers: Handlers, settings: DemoSettings) -> None:
     with gr.Row():
         with gr.Column():
-            image = RawImage(type="filepath", sources=["upload", "webcam", "clipboard"], label="Portrait or animal")
-            audio = gr.Audio(type="filepath", sources=["upload", "microphone"], label="Speech")
+            image = RawImage(type="filepath", sources=["upload", "webcam", "clipboard"], label="Portrait or animal",
+                             elem_id="source-image")
+            audio = gr.Audio(type="filepath", sources=["upload", "microphone"], label="Speech", elem_id="speech")
             mode = Radio(list(MODES), value="human", label="Mode")
             button = gr.Button("Generate", variant="primary")
         with gr.Column():
@@ -169,11 +170,15 @@ def _compare_tab(handlers: Handlers) -> None:
             seeds = gr.Textbox(value="0", label="Seeds (comma-separated)")
             mode = Radio(list(MODES), value="human", label="Mode")
             quality = Radio(list(PRESETS), value=DEFAULT_PRESET, label="Sampler quality", info=PRESET_HELP)
+            with gr.Row():
+                control = Dropdown([NO_CONTROL, *CONTROLS], value=NO_CONTROL, label="Compare a motion control")
+                control_values = gr.Textbox(value="", label="Its values (comma-separated)", placeholder="0.8, 1, 1.3")
             button = gr.Button("Compare", variant="primary")
         with gr.Column():
             video = gr.Video(label="Comparison", format="mp4", interactive=False)
             info = gr.Textbox(label="Timings and cache", lines=2, interactive=False)
-    button.click(handlers.compare, [images, audios, guidances, seeds, mode, quality], [video, info],
+    button.click(handlers.compare, [images, audios, guidances, seeds, mode, quality, control, control_values],
+                 [video, info],
                  api_name="compare", concurrency_id="gpu")
 
 

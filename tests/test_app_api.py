@@ -91,3 +91,11 @@ def test_motion_controls_and_a_saved_motion_through_the_api(client, small_weight
     video, _ = client.predict(handle_file(str(PORTRAIT)), handle_file(str(SPEECH)), quality="fast",
                                  motion_file=handle_file(str(motion)), api_name="/animate")
     assert abs(mp4_facts(video)[1] - _seconds(SPEECH)) < 0.1
+
+
+def test_compare_takes_a_motion_control_as_its_axis(client) -> None:
+    video, summary = client.predict([handle_file(str(PORTRAIT))], [handle_file(str(SPEECH))], "4", "11", "human",
+                                    "fast", "lip_scale", "0.5, 1.5", api_name="/compare")
+    assert mp4_facts(video)[2] == (2 * 320, 320 + 32)
+    assert "lip_scale 0.5" in summary and "lip_scale 1.5" in summary
+    assert "reused from the cache for 1 of them" in summary  # a seed no other test uses: sampled once, reused once

@@ -123,6 +123,9 @@ CASES: list[tuple[str, dict, str]] = [
     (COMPARE, {"audios": ["list.m3u8"]}, "not an audio file this app reads"),
     (COMPARE, {"images": []}, "at least one image"),
     (COMPARE, {"mode": "robot"}, "mode must be one of"),
+    (COMPARE, {"control": "hair", "control_values": "1"}, "compared control must be one of"),
+    (COMPARE, {"control": "lip_scale", "control_values": "0.5, 5"}, "lip_scale values must be from 0 to 2"),
+    (COMPARE, {"control": "lip_scale", "control_values": ""}, "give the lip_scale values to compare"),
 ]
 
 

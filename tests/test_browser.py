@@ -65,8 +65,8 @@ def _download_link(page):
 
 
 def test_upload_and_generate_plays_while_it_is_made(page, tmp_path) -> None:
-    page.locator("input[type=file]").nth(0).set_input_files(str(ASSETS / "astronaut_photo.jpg"))
-    page.locator("input[type=file]").nth(1).set_input_files(str(ASSETS / "en_hello.wav"))
+    page.locator("#source-image input[type=file]").set_input_files(str(ASSETS / "astronaut_photo.jpg"))
+    page.locator("#speech input[type=file]").set_input_files(str(ASSETS / "en_hello.wav"))
     page.get_by_label("fast").first.check()
     page.get_by_role("button", name="Crop").click()  # open the crop group: its preview follows the upload
     sync_api.expect(page.get_by_text("Haar cascade").first).to_be_visible(timeout=30_000)
