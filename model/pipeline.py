@@ -40,6 +40,7 @@ from model.face.detector import FaceDetector, MemoDetector, build_detector
 from model.face.image import SourceImage
 from model.face.paste import TorchPasteBack, paste_back, prepare_paste_back
 from model.face.source_crop import CropOptions, SourceCrop, crop_source
+from model.motion.blinks import blink_closure
 from model.motion.checkpoint import load_motion_generator
 from model.motion.generate import MotionDecoder, shift_frames
 from model.motion.generator import MotionGenerator
@@ -49,7 +50,7 @@ from model.motion.template import MotionTemplate, load_motion_template
 from model.motion.windows import iter_windows
 from model.precision import DTYPES, PRECISIONS, Precision, choose_batch_size, choose_precision
 from model.render.composition import CompositionOptions, SourceMotion, driving_keypoints
-from model.render.keypoints import lip_close_ratio
+from model.render.keypoints import eye_close_ratio, lip_close_ratio
 from model.render.loading import RendererNetworks, load_renderer
 from model.render.renderer import PreparedSource, attach_source, prepare_source, render
 from model.segments import Segment
@@ -368,6 +369,8 @@ class Animator:
                                                           check))
             return shift_frames(chunks, round(options.sync_offset_ms * generator.config.fps / 1000))
 
+        blinks = blink_closure(writer.frames_needed, generator.config.fps, composition.blink_rate,
+                               options.sampler.seed)
         motion = Background(produce, ahead=1, name="motion")
         encoder = Sink(lambda frames: writer.write(paste(frames) if paste else frames), ahead=2, name="encoder")
         finished = False
@@ -375,13 +378,18 @@ class Animator:
             reference: MotionSequence | None = None
             render_began = None
             driven = []
+            composed = 0
             for frames in motion:
                 render_began = render_began or time.perf_counter()
                 driven.append(frames)
                 reference = reference or frames.frames(slice(0, 1))
                 # Composition is relative to the sequence's first frame: it leads every chunk, then is dropped.
+                closure = np.zeros(len(frames) + 1, np.float32)
+                scheduled = blinks[composed : composed + len(frames)]
+                closure[1 : 1 + len(scheduled)] = scheduled
                 x_d = driving_keypoints(nets.stitching, source.motion, MotionSequence.concat([reference, frames]),
-                                        composition)[1:]
+                                        composition, closure)[1:]
+                composed += len(frames)
                 x_d = x_d[: writer.frames_needed - result.n_frames]
                 for batch in render(nets, source, x_d, batch_size=batch_size, dtype=DTYPES[precision]):
                     encoder.put(batch)
@@ -480,10 +488,10 @@ class Animator:
         if stored is not None:
             lip_ratio = float(stored["lip_ratio"][0]) if stored["lip_ratio"].size else None
             info = {k: torch.from_numpy(stored[f"kp_{k}"]).to(self.device) for k in _KP_FIELDS}
-            motion = SourceMotion.from_kp_info(info, lip_ratio)
+            motion = SourceMotion.from_kp_info(info, lip_ratio, _eye_ratio(crop))
             return attach_source(nets, torch.from_numpy(stored["feature_3d"]).to(self.device), motion), True
         lip_ratio = None if crop.landmarks is None else float(lip_close_ratio(crop.landmarks[None])[0, 0])
-        source = prepare_source(nets, crop.crop_256, lip_ratio)
+        source = prepare_source(nets, crop.crop_256, lip_ratio, _eye_ratio(crop))
         self.cache.put(key, {
             **_crop_to_arrays(crop),
             "lip_ratio": np.array([] if lip_ratio is None else [lip_ratio], np.float64),
@@ -529,6 +537,14 @@ def _paste_function(
     if device.type == "cuda":
         return TorchPasteBack.from_prepared(prepared, device)
     return lambda frames: paste_back(frames.cpu().numpy(), prepared)
+
+
+def _eye_ratio(crop: SourceCrop) -> tuple[float, float] | None:
+    """The source's (left, right) eye-open ratios from its 203 landmarks; None without them."""
+    if crop.landmarks is None:
+        return None
+    left, right = eye_close_ratio(crop.landmarks[None])[0]
+    return float(left), float(right)
 
 
 def _crop_to_arrays(crop: SourceCrop) -> dict[str, np.ndarray]:

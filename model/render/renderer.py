@@ -83,14 +83,16 @@ def attach_source(nets: RendererNetworks, feature_3d: torch.Tensor, motion: Sour
 
 @torch.inference_mode()
 def prepare_source(
-    nets: RendererNetworks, image: np.ndarray | torch.Tensor, lip_ratio: float | None = None
+    nets: RendererNetworks, image: np.ndarray | torch.Tensor, lip_ratio: float | None = None,
+    eye_ratio: tuple[float, float] | None = None,
 ) -> PreparedSource:
     """Run F and M once on the source (see :func:`source_tensor` for ``image``), in float32.
 
-    ``lip_ratio``: the source's lip-open ratio from its 203 landmarks, for lip normalisation.
+    ``lip_ratio``, ``eye_ratio``: the source's lip-open and (left, right) eye-open ratios from its 203 landmarks,
+    for lip normalisation and the eye controls.
     """
     x = source_tensor(image, network_device(nets))
-    motion = SourceMotion.from_kp_info(kp_info(nets.motion_extractor(x)), lip_ratio)
+    motion = SourceMotion.from_kp_info(kp_info(nets.motion_extractor(x)), lip_ratio, eye_ratio)
     return attach_source(nets, nets.appearance(x), motion)
 
 
