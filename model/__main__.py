@@ -89,6 +89,10 @@ def _animate(args: argparse.Namespace) -> int:
             pose_scale=args.pose_scale,
             expression_scale=args.expression_scale,
             lip_scale=args.lip_scale,
+            blink_rate=args.blink_rate,
+            eye_open=args.eye_open,
+            gaze_x=args.gaze_x,
+            gaze_y=args.gaze_y,
         ),
         pasteback=not args.no_pasteback,
         batch_size=args.batch_size,
@@ -190,6 +194,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--expression-scale", type=float, default=comp.expression_scale,
                    help="non-lip expression offsets (0..2)")
     g.add_argument("--lip-scale", type=float, default=comp.lip_scale, help="lip offsets: mouth opening (0..2)")
+    g.add_argument("--blink-rate", type=float, default=comp.blink_rate,
+                   help="insert blinks, per minute (0..60; 0: the generated eyes as they are; human mode)")
+    g.add_argument("--eye-open", type=float, default=comp.eye_open,
+                   help="hold the eye opening at this share of the picture's (0: shut .. 1; human mode)")
+    g.add_argument("--gaze-x", type=float, default=comp.gaze_x, help="eyeballs to the right (+) or left (-1..1)")
+    g.add_argument("--gaze-y", type=float, default=comp.gaze_y, help="eyeballs up (+) or down (-1..1)")
     g.add_argument("--sync-offset-ms", type=float, default=defaults.sync_offset_ms,
                    help="move the motion earlier (positive) or later against the audio, in ms (-500..500; the "
                         "official alignment shows the video about 80 ms late)")

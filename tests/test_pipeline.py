@@ -180,6 +180,8 @@ def test_command_line(small_weights, face_image, tmp_path, capsys) -> None:
         (["--face-index", "4"], "face 4 requested, but 1 face was found; choose 0"),
         (["--face-box", "900,900,40,40"], "lies mostly outside"),
         (["--precision", "fp16", "--sampler", "ddim"], "fp16 rendering needs a GPU"),
+        (["--blink-rate", "90"], "blink rate must be from 0 to 60"),
+        (["--mode", "animal", "--blink-rate", "15"], "blinks, eye opening and gaze are for human faces"),
     ],
 )
 def test_command_line_refuses_bad_values_in_one_line(small_weights, face_image, tmp_path, capsys, flags,
@@ -260,6 +262,8 @@ def test_each_option_changes_exactly_the_cache_keys_it_should(small_weights, fac
         "sampler": (dataclasses.replace(base, sampler=dataclasses.replace(sampler, kind="dpmsolver++")), {"motion"}),
         "smoothing": (dataclasses.replace(base, smooth=False), set()),
         "composition": (dataclasses.replace(base, composition=CompositionOptions(driving_multiplier=1.5)), set()),
+        "eye controls": (dataclasses.replace(base, composition=CompositionOptions(blink_rate=20, eye_open=0.8,
+                                                                                  gaze_x=0.3)), set()),
         "paste-back": (dataclasses.replace(base, pasteback=False), set()),
         "batch and precision": (dataclasses.replace(base, batch_size=2, precision="bf16"), set()),
         "video": (dataclasses.replace(base, video=VideoOptions(crf=23)), set()),
@@ -383,6 +387,20 @@ def test_a_sync_offset_moves_the_motion_by_whole_frames_and_keeps_the_duration(a
                                                                                           plain.motion.exp[0])
 
 
+def test_blinks_act_after_the_cached_motion_and_keep_the_length(animator, face_image, tmp_path) -> None:
+    from model.render.composition import CompositionOptions
+
+    audio = _speech(tmp_path / "s.wav", 2.0, 31)
+    plain = animator.animate(face_image, audio, tmp_path / "plain.mp4", AnimateOptions(sampler=FAST))
+    eyes = CompositionOptions(blink_rate=60, gaze_x=0.5)
+    blinking = animator.animate(face_image, audio, tmp_path / "blink.mp4", AnimateOptions(sampler=FAST,
+                                                                                          composition=eyes))
+    assert blinking.cache_hits["motion"] and blinking.n_frames == plain.n_frames
+    assert np.array_equal(blinking.motion.exp, plain.motion.exp)  # the saved motion is the generated one
+    frames, plain_frames = _streams(blinking.path)[4], _streams(plain.path)[4]
+    assert any(not np.array_equal(a, b) for a, b in zip(frames, plain_frames, strict=True))
+
+
 def test_a_saved_motion_drives_an_image_as_the_original_run_did(animator, face_image, tmp_path) -> None:
     from model.audio.decode import load_audio
     from model.motion.files import MotionFileError, load_motion, save_motion
@@ -434,7 +452,8 @@ def test_command_line_controls_and_motion_files(small_weights, face_image, tmp_p
               "--device", "cpu", "--sampler", "ddim", "--steps", "3"]
     saved = tmp_path / "motion.safetensors"
     assert main(["animate", *common, "--out", str(tmp_path / "a.mp4"), "--pose-scale", "0.5", "--lip-scale", "1.3",
-                 "--expression-scale", "0.8", "--sync-offset-ms", "80", "--save-motion", str(saved)]) == 0
+                 "--expression-scale", "0.8", "--sync-offset-ms", "80", "--blink-rate", "20", "--eye-open", "0.9",
+                 "--gaze-x", "0.2", "--gaze-y", "-0.1", "--save-motion", str(saved)]) == 0
     assert saved.is_file() and "motion saved" in capsys.readouterr().out
     assert main(["animate", *common, "--out", str(tmp_path / "b.mp4"), "--motion", str(saved)]) == 0
     other = str(_speech(tmp_path / "t.wav", 1.0, 25))
