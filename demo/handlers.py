@@ -132,13 +132,19 @@ class Handlers:
         lip_scale: float = 1.0,
         sync_offset_ms: float = 0.0,
         motion_file: str | None = None,
+        blink_rate: float = 0.0,
+        eye_open: float | None = None,
+        gaze_x: float = 0.0,
+        gaze_y: float = 0.0,
         progress: gr.Progress = gr.Progress(),  # noqa: B008 (Gradio's idiom: injected per request)
     ) -> Iterator[tuple]:
         """Animate ``image`` with ``audio``, streaming: yields (segment of video, None, progress line, {}) as each
         segment is made, then (no update, the complete mp4, timings and cache hits, page extras: the crop notice,
         the run's motion file and the motion plot). Where the host cannot stream (no ffmpeg), only the last,
         with the mp4 for the player. ``motion_file``: a saved motion (.npz / .safetensors, made for this audio)
-        drives the image instead of a sampled one."""
+        drives the image instead of a sampled one. Eyes (human mode): ``blink_rate`` blinks a minute (0-60),
+        ``eye_open`` holds the eye opening at that share of the picture's (0-1; None: as generated), ``gaze_x``
+        and ``gaze_y`` move the eyeballs (-1..1; positive: right, up)."""
         values = {k: v for k, v in locals().items() if k not in ("self", "progress")}
         yield from self._generate(values, progress, streaming=self.streaming)
 
@@ -174,6 +180,10 @@ class Handlers:
                 expression_scale=values["expression_scale"],
                 lip_scale=values["lip_scale"],
                 sync_offset_ms=values["sync_offset_ms"],
+                blink_rate=values["blink_rate"],
+                eye_open=values["eye_open"],
+                gaze_x=values["gaze_x"],
+                gaze_y=values["gaze_y"],
             )
             inputs = self._inputs(image, audio, options)
             if values["motion_file"]:
@@ -219,8 +229,8 @@ class Handlers:
         progress: gr.Progress = gr.Progress(),  # noqa: B008
     ) -> tuple[str, str]:
         """One grid video comparing several images, audios, guidance scales and/or seeds (comma-separated), and
-        optionally one motion control (``control``: pose_scale, expression_scale, lip_scale or sync_offset_ms)
-        over ``control_values`` (comma-separated, e.g. "0.8, 1, 1.3")."""
+        optionally one motion control (``control``: pose_scale, expression_scale, lip_scale, sync_offset_ms,
+        blink_rate, eye_open, gaze_x or gaze_y) over ``control_values`` (comma-separated, e.g. "0.8, 1, 1.3")."""
         images = [] if images is None else images
         audios = [] if audios is None else audios
         with user_errors(*images, *audios):

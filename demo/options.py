@@ -6,10 +6,18 @@ import dataclasses
 from typing import get_args
 
 from model.face.source_crop import FACE_INDEX_RANGE, OFFSET_RANGE, SCALE_RANGE, CropOptions
+from model.motion.blinks import BLINK_RATE_RANGE
 from model.motion.sampler import GUIDANCE_RANGE, SEED_RANGE, SamplerConfig
 from model.motion.sequence import MotionSequence
 from model.pipeline import SYNC_OFFSET_RANGE, AnimateOptions
-from model.render.composition import INTENSITY_RANGE, MULTIPLIER_RANGE, AnimationRegion, CompositionOptions
+from model.render.composition import (
+    EYE_OPEN_RANGE,
+    GAZE_RANGE,
+    INTENSITY_RANGE,
+    MULTIPLIER_RANGE,
+    AnimationRegion,
+    CompositionOptions,
+)
 from model.validation import Range, parse_number
 from model.video import CRF_RANGE, VideoOptions
 from model.weights import MODES
@@ -25,7 +33,9 @@ CROP_MODES = ("auto", "manual box", "off")
 REGIONS: tuple[AnimationRegion, ...] = get_args(AnimationRegion)
 #: The motion controls a comparison can take as its axis, with their accepted ranges.
 CONTROLS: dict[str, Range] = {"pose_scale": INTENSITY_RANGE, "expression_scale": INTENSITY_RANGE,
-                              "lip_scale": INTENSITY_RANGE, "sync_offset_ms": SYNC_OFFSET_RANGE}
+                              "lip_scale": INTENSITY_RANGE, "sync_offset_ms": SYNC_OFFSET_RANGE,
+                              "blink_rate": BLINK_RATE_RANGE, "eye_open": EYE_OPEN_RANGE, "gaze_x": GAZE_RANGE,
+                              "gaze_y": GAZE_RANGE}
 NO_CONTROL = "none"
 
 
@@ -107,10 +117,18 @@ def animate_options(
     lip_scale: object = 1.0,
     sync_offset_ms: object = 0.0,
     driving_motion: MotionSequence | None = None,
+    blink_rate: object = 0.0,
+    eye_open: object = None,
+    gaze_x: object = 0.0,
+    gaze_y: object = 0.0,
 ) -> AnimateOptions:
     """Everything for one run; unlisted settings keep the official demo's defaults. Every value is checked
-    here, before any work, with a message naming the setting."""
+    here, before any work, with a message naming the setting. ``eye_open`` None or empty: the generated eyes."""
     mode = choice("mode", mode, MODES)
+    controls = {"pose_scale": pose_scale, "expression_scale": expression_scale, "lip_scale": lip_scale,
+                "blink_rate": blink_rate, "gaze_x": gaze_x, "gaze_y": gaze_y}
+    if eye_open not in (None, ""):
+        controls["eye_open"] = eye_open
     return AnimateOptions(
         sync_offset_ms=parse_number("sync offset in ms", sync_offset_ms, SYNC_OFFSET_RANGE),
         driving_motion=driving_motion,
@@ -121,8 +139,7 @@ def animate_options(
         composition=CompositionOptions(
             mode=mode, animation_region=choice("animation region", region, REGIONS),
             driving_multiplier=parse_number("driving multiplier", driving_multiplier, MULTIPLIER_RANGE),
-            **{name: parse_number(name.replace("_", " "), value, INTENSITY_RANGE) for name, value in (
-                ("pose_scale", pose_scale), ("expression_scale", expression_scale), ("lip_scale", lip_scale))},
+            **{name: parse_number(name.replace("_", " "), value, CONTROLS[name]) for name, value in controls.items()},
         ),
         pasteback=flag("paste-back", pasteback),
         video=VideoOptions(crf=parse_number("video quality (CRF)", crf, CRF_RANGE, integer=True),

@@ -16,9 +16,10 @@ from demo.options import CONTROLS, CROP_MODES, DEFAULT_PRESET, MODES, NO_CONTROL
 from demo.settings import DemoSettings
 from demo.weights_panel import missing_required, weights_markdown
 from model.face.source_crop import FACE_INDEX_RANGE, OFFSET_RANGE, SCALE_RANGE
+from model.motion.blinks import BLINK_RATE_RANGE
 from model.motion.sampler import GUIDANCE_RANGE
 from model.pipeline import SYNC_OFFSET_RANGE
-from model.render.composition import INTENSITY_RANGE, MULTIPLIER_RANGE
+from model.render.composition import EYE_OPEN_RANGE, GAZE_RANGE, INTENSITY_RANGE, MULTIPLIER_RANGE
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +100,13 @@ def _animate_tab(handlers: Handlers, settings: DemoSettings) -> None:
                                label="Lips (mouth opening)")
             sync_offset = Slider(SYNC_OFFSET_RANGE.low, SYNC_OFFSET_RANGE.high, value=0, step=40,
                                  label="Sync offset, ms (positive: motion earlier; 80 undoes the official lag)")
+            blink_rate = Slider(BLINK_RATE_RANGE.low, BLINK_RATE_RANGE.high, value=0, step=1,
+                                label="Blinks per minute (0: the generated eyes; people blink 15-20)")
+            eye_open = Number(value=None, minimum=EYE_OPEN_RANGE.low, maximum=EYE_OPEN_RANGE.high, step=0.05,
+                              label="Hold the eye opening (0 shut .. 1 as in the picture; empty: as generated)")
+            with gr.Row():
+                gaze_x = Slider(GAZE_RANGE.low, GAZE_RANGE.high, value=0, step=0.05, label="Gaze: right (+) / left")
+                gaze_y = Slider(GAZE_RANGE.low, GAZE_RANGE.high, value=0, step=0.05, label="Gaze: up (+) / down")
             motion_file = Files(label="Drive with a saved motion (.npz / .safetensors, made for this audio)",
                                   file_types=[".npz", ".safetensors"], type="filepath")
         with gr.Accordion("Output", open=True):
@@ -130,7 +138,7 @@ def _animate_tab(handlers: Handlers, settings: DemoSettings) -> None:
     dice.click(random_seed, outputs=seed, api_visibility="private", queue=False)
     inputs = [image, audio, mode, quality, guidance, seed, region, multiplier, smoothing, crop_mode, crop_scale,
               crop_x, crop_y, face_index, face_box, pasteback, crf, pose_scale, expression_scale, lip_scale,
-              sync_offset, motion_file]
+              sync_offset, motion_file, blink_rate, eye_open, gaze_x, gaze_y]
     # The page extras (crop notice, motion file, plot) travel in a State, not part of the API's outputs.
     extras = gr.State({})
 

@@ -86,7 +86,8 @@ def test_motion_controls_and_a_saved_motion_through_the_api(client, small_weight
                  "--weights", str(small_weights), "--no-cache", "--device", "cpu", "--sampler", "ddim", "--steps",
                  "3", "--save-motion", str(motion)]) == 0
     video, info = client.predict(handle_file(str(PORTRAIT)), handle_file(str(SPEECH)), quality="fast",
-                                 pose_scale=0.0, lip_scale=1.5, sync_offset_ms=80, api_name="/animate")
+                                 pose_scale=0.0, lip_scale=1.5, sync_offset_ms=80, blink_rate=20, eye_open=0.9,
+                                 gaze_x=0.3, api_name="/animate")
     assert mp4_facts(video)[0] == {"video": "h264", "audio": "aac"} and "frames" in info
     video, _ = client.predict(handle_file(str(PORTRAIT)), handle_file(str(SPEECH)), quality="fast",
                                  motion_file=handle_file(str(motion)), api_name="/animate")

@@ -101,6 +101,10 @@ CASES: list[tuple[str, dict, str]] = [
     (ANIMATE, {"lip_scale": 3}, "lip scale must be from 0 to 2"),
     (ANIMATE, {"pose_scale": "nan"}, "pose scale must be a finite number"),
     (ANIMATE, {"sync_offset_ms": 9999}, "sync offset in ms must be from -500 to 500"),
+    (ANIMATE, {"blink_rate": 99}, "blink rate must be from 0 to 60"),
+    (ANIMATE, {"eye_open": "nan"}, "eye open must be a finite number"),
+    (ANIMATE, {"gaze_y": -3}, "gaze y must be from -1 to 1"),
+    (ANIMATE, {"mode": "animal", "blink_rate": 15}, "blinks, eye opening and gaze are for human faces"),
     (ANIMATE, {"motion_file": "page.mp3"}, "a motion file ends in .npz or .safetensors"),
     (ANIMATE, {"motion_file": "fake.npz"}, "not a readable motion file"),
     # text and choices
@@ -126,6 +130,7 @@ CASES: list[tuple[str, dict, str]] = [
     (COMPARE, {"control": "hair", "control_values": "1"}, "compared control must be one of"),
     (COMPARE, {"control": "lip_scale", "control_values": "0.5, 5"}, "lip_scale values must be from 0 to 2"),
     (COMPARE, {"control": "lip_scale", "control_values": ""}, "give the lip_scale values to compare"),
+    (COMPARE, {"control": "blink_rate", "control_values": "10, 70"}, "blink_rate values must be from 0 to 60"),
 ]
 
 
