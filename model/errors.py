@@ -10,6 +10,7 @@ from model.audio.decode import AudioError
 from model.checkpoint import CheckpointError
 from model.face.image import ImageError
 from model.face.source_crop import NoFaceError
+from model.face.video_frames import DrivingVideoError
 from model.motion.files import MotionFileError
 from model.motion.template import TemplateError
 from model.video import VideoError
@@ -24,6 +25,7 @@ USER_ERROR_TITLES: tuple[tuple[type[Exception], str], ...] = (
     (NoFaceError, "No face found"),
     (ImageError, "Unusable image"),
     (AudioError, "Unusable audio"),
+    (DrivingVideoError, "Unusable driving video"),
     (MotionFileError, "Unusable motion file"),
     (VideoError, "The video could not be written"),
     (ValueError, "Invalid setting"),

@@ -39,10 +39,11 @@ from model.cache import FeatureCache, audio_key, motion_key, source_key, weights
 from model.face.detector import FaceDetector, MemoDetector, build_detector
 from model.face.image import SourceImage
 from model.face.paste import TorchPasteBack, paste_back, prepare_paste_back
-from model.face.source_crop import CropOptions, SourceCrop, crop_source
+from model.face.source_crop import CropOptions, NoFaceError, SourceCrop, crop_source
+from model.face.video_frames import DrivingVideoError, video_frames
 from model.motion.blinks import blink_closure
 from model.motion.checkpoint import load_motion_generator
-from model.motion.generate import MotionDecoder, shift_frames
+from model.motion.generate import POSE_ENDS, MotionDecoder, shift_frames, with_video_pose
 from model.motion.generator import MotionGenerator
 from model.motion.sampler import SamplerConfig
 from model.motion.sequence import MotionSequence
@@ -52,11 +53,12 @@ from model.precision import DTYPES, PRECISIONS, Precision, choose_batch_size, ch
 from model.render.composition import CompositionOptions, SourceMotion, driving_keypoints
 from model.render.keypoints import eye_close_ratio, lip_close_ratio
 from model.render.loading import RendererNetworks, load_renderer
-from model.render.renderer import PreparedSource, attach_source, prepare_source, render
+from model.render.motion_extractor import kp_info
+from model.render.renderer import PreparedSource, attach_source, prepare_source, render, source_tensor
 from model.segments import Segment
 from model.stages import Background, Sink
 from model.validation import Range, check_number
-from model.video import VideoOptions, VideoWriter
+from model.video import VideoOptions, VideoWriter, frames_for_audio
 from model.weights import WeightPaths, resolve
 
 Mode = Literal["human", "animal"]
@@ -88,6 +90,9 @@ class AnimateOptions:
     sync_offset_ms: moves the motion against the audio (positive: earlier; the official alignment shows the
     video about 80 ms behind the audio), in whole frames; the video keeps the audio's duration.
     driving_motion: a saved motion (see :mod:`model.motion.files`) to drive the image instead of sampling one.
+    pose_from: a driving video whose head pose (read by the motion extractor, frame by frame, at the motion's fps)
+    replaces the generated one; lips and expression still come from the audio. pose_end: past the video's end
+    the pose is held at its last frame (``hold``) or the video starts over (``loop``).
     """
 
     mode: Mode = "human"
@@ -100,6 +105,8 @@ class AnimateOptions:
     precision: Precision = "auto"
     sync_offset_ms: float = 0.0
     driving_motion: MotionSequence | None = None
+    pose_from: Path | None = None
+    pose_end: str = "hold"
     video: VideoOptions = field(default_factory=VideoOptions)
     detector: Literal["auto", "onnx", "cascade"] = "auto"
 
@@ -111,6 +118,8 @@ class AnimateOptions:
         if self.batch_size is not None:
             check_number("batch size", self.batch_size, Range(1, 256), integer=True)
         check_number("sync offset in ms", self.sync_offset_ms, SYNC_OFFSET_RANGE)
+        if self.pose_end not in POSE_ENDS:
+            raise ValueError(f"pose end must be one of {', '.join(POSE_ENDS)}; got {self.pose_end!r}")
         if self.composition is not None and self.composition.mode != self.mode:
             raise ValueError(f"composition.mode {self.composition.mode!r} differs from mode {self.mode!r}")
 
@@ -272,6 +281,50 @@ class Animator:
         (face index past the faces found, manual box outside the image) with a readable message."""
         return crop_source(image.pixels, options.mode, options.crop, self.detector(options.mode, options.detector))
 
+    @torch.inference_mode()
+    def head_pose(self, video: str | Path, options: AnimateOptions, max_frames: int) -> np.ndarray:
+        """The head pose the motion extractor M reads from up to ``max_frames`` frames of ``video`` (resampled to
+        the motion's fps): (m, 7) float32 [scale, tx, ty, tz, pitch, yaw, roll], degrees for the angles.
+
+        Every frame is cropped as a source image is (the run's crop settings, the largest face, no manual box).
+        Frames where no face is found take the pose of the nearest earlier one (the first face's, before it).
+        Raises :class:`DrivingVideoError` for an unusable video or one where no frame shows a face.
+        """
+        nets = self.renderer(options.mode)
+        detector = self.detector(options.mode, options.detector).detector  # frames are not worth remembering
+        fps = self.generator(options.mode)[0].config.fps
+        crop_options = dataclasses.replace(options.crop, box=None, face_index=0)
+        poses: list[np.ndarray] = []
+        batch: list[np.ndarray] = []
+        last: np.ndarray | None = None
+        leading = 0  # frames before the first face
+
+        def flush() -> None:
+            x = torch.cat([source_tensor(crop, self.device) for crop in batch])
+            info = kp_info(nets.motion_extractor(x))
+            pose = torch.cat([info["scale"], info["t"], info["pitch"], info["yaw"], info["roll"]], dim=1)
+            poses.append(pose.float().cpu().numpy())
+            batch.clear()
+
+        for frame in video_frames(video, fps, max_frames):
+            try:
+                crop = crop_source(frame, options.mode, crop_options, detector).crop_256
+            except NoFaceError:
+                crop = last
+            if crop is None:
+                leading += 1
+                continue
+            batch.extend([crop] * (leading + 1))
+            last, leading = crop, 0
+            if len(batch) >= 16:
+                flush()
+        if last is None:
+            raise DrivingVideoError(f"{Path(video).name}: no face found in the driving video; give a video where "
+                                    "the face is visible")
+        if batch:
+            flush()
+        return np.concatenate(poses)
+
     def revision(self, name: str, mode: str) -> str:
         """Cache-key revision of the weights behind a stage (cheap fingerprint, computed once)."""
         keys = {
@@ -342,6 +395,8 @@ class Animator:
         with stage("inputs"):
             picture = SourceImage.read(image)
             speech = Speech.read(audio, max_seconds=options.video.max_audio_seconds)
+            if options.pose_from is not None:  # a readable video with a frame, before any network loads
+                next(video_frames(options.pose_from, 25.0, 1))
             # The crop is made (and a face index past the faces found refused) before any network loads, unless
             # the cache already holds this source.
             stored_source = self.cache.get(self.source_key(picture, options))
@@ -357,9 +412,17 @@ class Animator:
         batch_size = options.batch_size or choose_batch_size(self.device, source.feature_3d.numel())
         result.notes.append(f"{note}; rendered in {precision}, {batch_size} frame(s) per batch")
         video_options = dataclasses.replace(options.video, fps=round(generator.config.fps))
+        video_pose = None
+        if options.pose_from is not None:
+            with stage("pose"):
+                video_pose = self.head_pose(options.pose_from, options,
+                                            frames_for_audio(len(speech.samples), video_options.fps))
+            result.notes.append(f"head pose from {Path(options.pose_from).name}: {len(video_pose)} frames, "
+                                f"then {options.pose_end}")
         own_folder = segments and segment_dir is None
         folder = Path(tempfile.mkdtemp(prefix="joyvasa-segments-")) if own_folder else segment_dir
         writer = VideoWriter(out_path, speech.path, video_options, len(speech.samples), folder)
+
         def produce(check: Callable[[], None]) -> Iterator[MotionSequence]:
             if options.driving_motion is not None:  # a saved motion drives the image: nothing is sampled
                 chunks = _windows_of(options.driving_motion, generator.config.n_motions)
@@ -367,7 +430,8 @@ class Animator:
                 decode = MotionDecoder(template, generator.config.fps, options.smooth)
                 chunks = map(decode, self._motion_chunks(generator, speech.samples, keys, options, result, report,
                                                           check))
-            return shift_frames(chunks, round(options.sync_offset_ms * generator.config.fps / 1000))
+            chunks = shift_frames(chunks, round(options.sync_offset_ms * generator.config.fps / 1000))
+            return chunks if video_pose is None else with_video_pose(chunks, video_pose, options.pose_end)
 
         blinks = blink_closure(writer.frames_needed, generator.config.fps, composition.blink_rate,
                                options.sampler.seed)

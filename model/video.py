@@ -101,6 +101,12 @@ class VideoOptions:
             raise ValueError(f"audio_bitrate is in bit/s and must be at least 8000, got {self.audio_bitrate!r}")
 
 
+def frames_for_audio(n_audio_samples: int, fps: int) -> int:
+    """Video frames that cover ``n_audio_samples`` at 16 kHz: ceil(seconds * fps), in integers (no float rounding
+    at exact frame boundaries)."""
+    return -(-n_audio_samples * fps // SAMPLE_RATE)
+
+
 def _aac_rate(rate: int) -> int:
     """The input rate when AAC supports it, else the next supported rate up (no information lost)."""
     return next((r for r in _AAC_RATES if r >= rate), _AAC_RATES[-1])
@@ -240,8 +246,7 @@ class VideoWriter:
             n_audio = load_audio(audio_path, max_seconds=self.options.max_audio_seconds).size
         #: Audio duration in seconds (16 kHz decoding, as the motion generator sees it).
         self.audio_seconds = n_audio / SAMPLE_RATE
-        #: ceil(audio_seconds * fps), in integers to avoid float rounding at exact frame boundaries.
-        self.frames_needed = -(-n_audio * fps // SAMPLE_RATE)
+        self.frames_needed = frames_for_audio(n_audio, fps)
         self.frames_written = 0
         self.frames_dropped = 0
         self.size: tuple[int, int] | None = None  # (height, width) as given, before even padding

@@ -15,6 +15,8 @@ from pathlib import Path
 import av
 import numpy as np
 
+from model.media import open_media
+
 log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16000
@@ -25,26 +27,6 @@ _FORMATS_HINT = "wav, mp3, m4a/aac, ogg/vorbis, opus or flac"
 
 class AudioError(ValueError):
     """An audio input that cannot be used: missing, unreadable, without samples, or too long."""
-
-
-#: Containers accepted (FFmpeg demuxer names), each recognised by its leading bytes before FFmpeg sees the file:
-#: only local media files are opened, never playlists or other files that make FFmpeg open further URLs.
-ALLOWED_DEMUXERS = frozenset({
-    "wav", "w64", "mp3", "aac", "flac", "ogg", "mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm", "aiff", "caf", "amr",
-})
-
-
-def _looks_like_media(head: bytes) -> bool:
-    """Whether the first bytes are those of an allowed container (see :data:`ALLOWED_DEMUXERS`)."""
-    if head[:4] in (b"RIFF", b"RF64", b"BW64") and head[8:12] == b"WAVE":
-        return True
-    if head[:4] == b"riff" or head[4:8] == b"ftyp":  # Sony Wave64, ISO media (mp4, m4a, mov, 3gp)
-        return True
-    if head[:3] == b"ID3" or head[:4] in (b"fLaC", b"OggS", b"caff", b"\x1aE\xdf\xa3") or head[:5] == b"#!AMR":
-        return True
-    if head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
-        return True
-    return len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0  # MPEG audio or ADTS frame sync
 
 
 def _declared_seconds(container: av.container.InputContainer, stream: av.audio.stream.AudioStream) -> float | None:
@@ -64,27 +46,7 @@ def _too_long(name: str, seconds: float, max_seconds: float) -> AudioError:
 
 
 def _open(path: Path) -> av.container.InputContainer:
-    """Open a local media file of an allowed container, with clear errors (no FFmpeg internals)."""
-    name = path.name
-    if not path.exists():
-        raise AudioError(f"{name}: no such file; give the path of an audio file ({_FORMATS_HINT})")
-    if not path.is_file():
-        raise AudioError(f"{name}: not a file; give the path of an audio file ({_FORMATS_HINT})")
-    with path.open("rb") as f:
-        head = f.read(16)
-    if not head:
-        raise AudioError(f"{name}: the file is empty; give an audio file ({_FORMATS_HINT})")
-    if not _looks_like_media(head):
-        raise AudioError(f"{name}: not an audio file this app reads; use {_FORMATS_HINT}")
-    try:
-        container = av.open(str(path), options={"protocol_whitelist": "file"})
-    except (av.FFmpegError, ValueError, UnicodeDecodeError, OSError) as exc:
-        log.info("cannot open %s: %s", name, exc)
-        raise AudioError(f"{name}: the file is damaged or not a supported audio file; use {_FORMATS_HINT}") from exc
-    if container.format.name not in ALLOWED_DEMUXERS:
-        container.close()
-        raise AudioError(f"{name}: {container.format.name} files are not accepted; use {_FORMATS_HINT}")
-    return container
+    return open_media(path, AudioError, "an audio file", _FORMATS_HINT)
 
 
 def load_audio(path: str | Path, max_seconds: float = DEFAULT_MAX_SECONDS) -> np.ndarray:

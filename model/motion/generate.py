@@ -10,9 +10,12 @@ import torch
 from model.motion.generator import MotionGenerator
 from model.motion.noise import NoiseSource
 from model.motion.sampler import SamplerConfig
-from model.motion.sequence import MotionSequence, decode_motion, smooth_motion
+from model.motion.sequence import MotionSequence, decode_motion, pose_sequence, smooth_motion
 from model.motion.template import MotionTemplate
 from model.motion.windows import SampledWindow, sample_motion
+
+#: What a driving video's head pose does past its last frame when the audio is longer: held, or looped.
+POSE_ENDS = ("hold", "loop")
 
 
 def generate_motion(
@@ -72,6 +75,20 @@ def shift_frames(chunks: Iterable[MotionSequence], frames: int) -> Iterator[Moti
             yield chunk
     if frames > 0 and last is not None:
         yield MotionSequence.concat([last.frames(slice(-1, None))] * frames)
+
+
+def with_video_pose(chunks: Iterable[MotionSequence], pose: np.ndarray, end: str = "hold") -> Iterator[MotionSequence]:
+    """``chunks`` with their head pose replaced frame by frame by ``pose`` (m, 7) [scale, tx, ty, tz, pitch,
+    yaw, roll] (read from a driving video; the expression stays). Past the pose's last frame it is held there
+    (``end="hold"``) or starts over (``"loop"``)."""
+    if end not in POSE_ENDS:
+        raise ValueError(f"pose end must be one of {', '.join(POSE_ENDS)}; got {end!r}")
+    done = 0
+    for chunk in chunks:
+        index = np.arange(done, done + len(chunk))
+        index = index % len(pose) if end == "loop" else np.minimum(index, len(pose) - 1)
+        yield pose_sequence(chunk.exp, pose[index].astype(np.float32), chunk.fps)
+        done += len(chunk)
 
 
 def motion_from_coefficients(
