@@ -99,6 +99,8 @@ def _animate(args: argparse.Namespace) -> int:
         precision=args.precision,
         sync_offset_ms=args.sync_offset_ms,
         driving_motion=None if saved is None else saved.motion,
+        pose_from=args.pose_from,
+        pose_end=args.pose_end,
         video=VideoOptions(crf=args.crf, max_audio_seconds=args.max_audio_seconds,
                            segment_seconds=args.segment_seconds),
         detector=args.detector,
@@ -152,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_make_test_weights)
 
     from model.face.source_crop import CropOptions
+    from model.motion.generate import POSE_ENDS
     from model.pipeline import AnimateOptions
     from model.precision import PRECISIONS
     from model.render.composition import CompositionOptions
@@ -203,6 +206,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--sync-offset-ms", type=float, default=defaults.sync_offset_ms,
                    help="move the motion earlier (positive) or later against the audio, in ms (-500..500; the "
                         "official alignment shows the video about 80 ms late)")
+    g.add_argument("--pose-from", type=Path, default=None, metavar="VIDEO",
+                   help="take the head pose from a driving video (lips and expression still from the audio)")
+    g.add_argument("--pose-end", choices=POSE_ENDS, default=defaults.pose_end,
+                   help="past the driving video's end: hold its last pose or loop it")
     g.add_argument("--save-motion", type=Path, default=None,
                    help="write the run's decoded motion to FILE (.npz or .safetensors) to reuse with --motion")
     g.add_argument("--motion", type=Path, default=None,

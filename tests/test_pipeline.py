@@ -182,6 +182,7 @@ def test_command_line(small_weights, face_image, tmp_path, capsys) -> None:
         (["--precision", "fp16", "--sampler", "ddim"], "fp16 rendering needs a GPU"),
         (["--blink-rate", "90"], "blink rate must be from 0 to 60"),
         (["--mode", "animal", "--blink-rate", "15"], "blinks, eye opening and gaze are for human faces"),
+        (["--pose-from", "missing.mp4"], "missing.mp4: no such file; give the path of a video file"),
     ],
 )
 def test_command_line_refuses_bad_values_in_one_line(small_weights, face_image, tmp_path, capsys, flags,

@@ -8,10 +8,12 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 import pytest
 import torch
 
+from model.__main__ import main
 from model.cache import FeatureCache
 from model.face.source_crop import crop_source
 from model.face.video_frames import DrivingVideoError, video_frames
@@ -37,6 +39,12 @@ def _write_video(path: Path, frames: list[np.ndarray], times_ms: list[int]) -> P
             frame.pts, frame.time_base = time, MS
             container.mux(stream.encode(frame))
         container.mux(stream.encode())
+    return path
+
+
+def _face_image(folder: Path) -> Path:
+    path = folder / "face.png"
+    cv2.imwrite(str(path), cv2.cvtColor(image_with_faces(360, 480, [(150, 60, 200)]), cv2.COLOR_RGB2BGR))
     return path
 
 
@@ -97,10 +105,7 @@ def test_video_pose_replaces_the_pose_held_or_looped() -> None:
 
 def test_pose_from_a_video_drives_the_head_and_the_audio_the_lips(small_weights, tmp_path) -> None:
     animator = Animator(small_weights, device="cpu", cache=FeatureCache(tmp_path / "cache"))
-    image = tmp_path / "face.png"
-    import cv2
-
-    cv2.imwrite(str(image), cv2.cvtColor(image_with_faces(360, 480, [(150, 60, 200)]), cv2.COLOR_RGB2BGR))
+    image = _face_image(tmp_path)
     audio = _speech(tmp_path / "s.wav", 1.6, 41)  # 40 frames
     frames = _moving_face(18)  # 0.6 s at 30 fps: 15 frames at 25 fps, shorter than the audio
     video = _write_video(tmp_path / "head.mp4", frames, [round(1000 * i / 30) for i in range(18)])
@@ -130,10 +135,7 @@ def test_pose_from_a_video_drives_the_head_and_the_audio_the_lips(small_weights,
 
 def test_a_video_without_a_face_is_refused_before_anything_is_written(small_weights, tmp_path) -> None:
     animator = Animator(small_weights, device="cpu")
-    image = tmp_path / "face.png"
-    import cv2
-
-    cv2.imwrite(str(image), cv2.cvtColor(image_with_faces(360, 480, [(150, 60, 200)]), cv2.COLOR_RGB2BGR))
+    image = _face_image(tmp_path)
     video = _write_video(tmp_path / "wall.mp4", [np.full((240, 320, 3), 90, np.uint8)] * 5, [0, 33, 67, 100, 133])
     out = tmp_path / "never.mp4"
     with pytest.raises(DrivingVideoError, match="no face found in the driving video"):
@@ -142,3 +144,13 @@ def test_a_video_without_a_face_is_refused_before_anything_is_written(small_weig
     assert not out.exists() and list(tmp_path.glob("*.mp4")) == [video]
     with pytest.raises(ValueError, match="pose end must be one of hold, loop"):
         AnimateOptions(pose_end="bounce")
+
+
+def test_command_line_pose_from(small_weights, tmp_path, capsys) -> None:
+    image = _face_image(tmp_path)
+    video = _write_video(tmp_path / "head.mp4", _moving_face(6), [round(1000 * i / 30) for i in range(6)])
+    out = tmp_path / "out.mp4"
+    assert main(["animate", "--image", str(image), "--audio", str(_speech(tmp_path / "s.wav", 0.8, 5)), "--out",
+                 str(out), "--weights", str(small_weights), "--no-cache", "--device", "cpu", "--sampler", "ddim",
+                 "--steps", "3", "--pose-from", str(video), "--pose-end", "loop"]) == 0
+    assert out.is_file() and "head pose from head.mp4: 5 frames, then loop" in capsys.readouterr().out
