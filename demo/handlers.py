@@ -136,6 +136,8 @@ class Handlers:
         eye_open: float | None = None,
         gaze_x: float = 0.0,
         gaze_y: float = 0.0,
+        pose_from: str | None = None,
+        pose_end: str = "hold",
         progress: gr.Progress = gr.Progress(),  # noqa: B008 (Gradio's idiom: injected per request)
     ) -> Iterator[tuple]:
         """Animate ``image`` with ``audio``, streaming: yields (segment of video, None, progress line, {}) as each
@@ -144,7 +146,9 @@ class Handlers:
         with the mp4 for the player. ``motion_file``: a saved motion (.npz / .safetensors, made for this audio)
         drives the image instead of a sampled one. Eyes (human mode): ``blink_rate`` blinks a minute (0-60),
         ``eye_open`` holds the eye opening at that share of the picture's (0-1; None: as generated), ``gaze_x``
-        and ``gaze_y`` move the eyeballs (-1..1; positive: right, up)."""
+        and ``gaze_y`` move the eyeballs (-1..1; positive: right, up). ``pose_from``: a driving video whose head
+        pose replaces the generated one (lips and expression still from the audio); ``pose_end``: past its end,
+        ``hold`` the last pose or ``loop`` the video."""
         values = {k: v for k, v in locals().items() if k not in ("self", "progress")}
         yield from self._generate(values, progress, streaming=self.streaming)
 
@@ -164,7 +168,7 @@ class Handlers:
         """Check every value, decode both inputs and crop (before any GPU work), then run; see
         :meth:`animate_stream` for what is yielded."""
         image, audio = values["image"], values["audio"]
-        with user_errors(image, audio):
+        with user_errors(image, audio, values["motion_file"], values["pose_from"]):
             options = animate_options(
                 values["mode"],
                 sampler_config(values["quality"], values["guidance_scale"], values["seed"]),
@@ -184,6 +188,8 @@ class Handlers:
                 eye_open=values["eye_open"],
                 gaze_x=values["gaze_x"],
                 gaze_y=values["gaze_y"],
+                pose_from=values["pose_from"],
+                pose_end=values["pose_end"],
             )
             inputs = self._inputs(image, audio, options)
             if values["motion_file"]:

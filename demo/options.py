@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import get_args
 
 from model.face.source_crop import FACE_INDEX_RANGE, OFFSET_RANGE, SCALE_RANGE, CropOptions
 from model.motion.blinks import BLINK_RATE_RANGE
+from model.motion.generate import POSE_ENDS
 from model.motion.sampler import GUIDANCE_RANGE, SEED_RANGE, SamplerConfig
 from model.motion.sequence import MotionSequence
 from model.pipeline import SYNC_OFFSET_RANGE, AnimateOptions
@@ -121,9 +123,12 @@ def animate_options(
     eye_open: object = None,
     gaze_x: object = 0.0,
     gaze_y: object = 0.0,
+    pose_from: str | None = None,
+    pose_end: str = "hold",
 ) -> AnimateOptions:
     """Everything for one run; unlisted settings keep the official demo's defaults. Every value is checked
-    here, before any work, with a message naming the setting. ``eye_open`` None or empty: the generated eyes."""
+    here, before any work, with a message naming the setting. ``eye_open`` None or empty: the generated eyes.
+    ``pose_from``: a driving video's path (None: the generated head pose)."""
     mode = choice("mode", mode, MODES)
     controls = {"pose_scale": pose_scale, "expression_scale": expression_scale, "lip_scale": lip_scale,
                 "blink_rate": blink_rate, "gaze_x": gaze_x, "gaze_y": gaze_y}
@@ -132,6 +137,8 @@ def animate_options(
     return AnimateOptions(
         sync_offset_ms=parse_number("sync offset in ms", sync_offset_ms, SYNC_OFFSET_RANGE),
         driving_motion=driving_motion,
+        pose_from=Path(pose_from) if pose_from else None,
+        pose_end=choice("pose end", pose_end, POSE_ENDS),
         mode=mode,
         crop=crop,
         sampler=sampler,

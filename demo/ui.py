@@ -17,6 +17,7 @@ from demo.settings import DemoSettings
 from demo.weights_panel import missing_required, weights_markdown
 from model.face.source_crop import FACE_INDEX_RANGE, OFFSET_RANGE, SCALE_RANGE
 from model.motion.blinks import BLINK_RATE_RANGE
+from model.motion.generate import POSE_ENDS
 from model.motion.sampler import GUIDANCE_RANGE
 from model.pipeline import SYNC_OFFSET_RANGE
 from model.render.composition import EYE_OPEN_RANGE, GAZE_RANGE, INTENSITY_RANGE, MULTIPLIER_RANGE
@@ -107,6 +108,11 @@ def _animate_tab(handlers: Handlers, settings: DemoSettings) -> None:
             with gr.Row():
                 gaze_x = Slider(GAZE_RANGE.low, GAZE_RANGE.high, value=0, step=0.05, label="Gaze: right (+) / left")
                 gaze_y = Slider(GAZE_RANGE.low, GAZE_RANGE.high, value=0, step=0.05, label="Gaze: up (+) / down")
+            with gr.Row():
+                pose_from = Files(label="Head pose from a video (lips and expression still from the audio)",
+                                  file_types=["video"], type="filepath")
+                pose_end = Radio(list(POSE_ENDS), value="hold", label="Past the video's end",
+                                 info="hold: keep its last pose · loop: start it over")
             motion_file = Files(label="Drive with a saved motion (.npz / .safetensors, made for this audio)",
                                   file_types=[".npz", ".safetensors"], type="filepath")
         with gr.Accordion("Output", open=True):
@@ -138,7 +144,7 @@ def _animate_tab(handlers: Handlers, settings: DemoSettings) -> None:
     dice.click(random_seed, outputs=seed, api_visibility="private", queue=False)
     inputs = [image, audio, mode, quality, guidance, seed, region, multiplier, smoothing, crop_mode, crop_scale,
               crop_x, crop_y, face_index, face_box, pasteback, crf, pose_scale, expression_scale, lip_scale,
-              sync_offset, motion_file, blink_rate, eye_open, gaze_x, gaze_y]
+              sync_offset, motion_file, blink_rate, eye_open, gaze_x, gaze_y, pose_from, pose_end]
     # The page extras (crop notice, motion file, plot) travel in a State, not part of the API's outputs.
     extras = gr.State({})
 

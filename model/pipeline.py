@@ -64,9 +64,9 @@ from model.weights import WeightPaths, resolve
 Mode = Literal["human", "animal"]
 #: Progress callback: (stage name, fraction of that stage done in [0, 1]).
 Progress = Callable[[str, float], None]
-#: Stages reported to the progress callback, in order (motion and render overlap: render reports once its
-#: first frames exist).
-STAGES = ("inputs", "source", "motion", "render")
+#: Stages reported to the progress callback, in order (pose: only with a driving video; motion and render
+#: overlap: render reports once its first frames exist).
+STAGES = ("inputs", "source", "pose", "motion", "render")
 #: Accepted sync offsets, in milliseconds.
 SYNC_OFFSET_RANGE = Range(-500.0, 500.0)
 #: Paste-back set-ups kept (per source image and crop), most recently used last.

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from gradio_client import Client, handle_file
+from PIL import Image
 
 from model.audio.decode import SAMPLE_RATE, load_audio
 from tests.app_server import ASSETS, mp4_facts, running_app
+from tests.test_pose_video import _write_video
 
 SPEECH = ASSETS / "en_hello.wav"
 PORTRAIT = ASSETS / "astronaut_photo.jpg"
@@ -92,6 +95,13 @@ def test_motion_controls_and_a_saved_motion_through_the_api(client, small_weight
     video, _ = client.predict(handle_file(str(PORTRAIT)), handle_file(str(SPEECH)), quality="fast",
                                  motion_file=handle_file(str(motion)), api_name="/animate")
     assert abs(mp4_facts(video)[1] - _seconds(SPEECH)) < 0.1
+    # The head pose from a driving video (the portrait drifting sideways for 0.4 s), looped.
+    photo = np.asarray(Image.open(PORTRAIT).convert("RGB").resize((256, 256)))
+    head = _write_video(tmp_path / "head.mp4", [np.roll(photo, 4 * i, axis=1) for i in range(12)],
+                        [round(1000 * i / 30) for i in range(12)])
+    video, info = client.predict(handle_file(str(PORTRAIT)), handle_file(str(SPEECH)), quality="fast",
+                                 pose_from=handle_file(str(head)), pose_end="loop", api_name="/animate")
+    assert abs(mp4_facts(video)[1] - _seconds(SPEECH)) < 0.1 and "head pose from head.mp4: 10 frames, then loop" in info
 
 
 def test_compare_takes_a_motion_control_as_its_axis(client) -> None:

@@ -107,6 +107,9 @@ CASES: list[tuple[str, dict, str]] = [
     (ANIMATE, {"mode": "animal", "blink_rate": 15}, "blinks, eye opening and gaze are for human faces"),
     (ANIMATE, {"motion_file": "page.mp3"}, "a motion file ends in .npz or .safetensors"),
     (ANIMATE, {"motion_file": "fake.npz"}, "not a readable motion file"),
+    (ANIMATE, {"pose_from": "page.mp3"}, "not a video file this app reads"),
+    (ANIMATE, {"pose_from": "en_hello.wav"}, "has no video stream"),
+    (ANIMATE, {"pose_end": "bounce"}, "pose end must be one of 'hold', 'loop'"),
     # text and choices
     (ANIMATE, {"crop_mode": "manual box", "face_box": "1, 2"}, "x, y, w, h"),
     (ANIMATE, {"crop_mode": "manual box", "face_box": "a, b, c, d"}, "manual face box x must be a number"),
@@ -150,8 +153,9 @@ def _call(client: Client, files: dict[str, Path], endpoint: str, args: dict):
     if endpoint == ANIMATE:
         kwargs = {"image": "astronaut_photo.jpg", "audio": "en_hello.wav", "quality": "fast", **args}
         image, audio = _file(kwargs.pop("image"), files), _file(kwargs.pop("audio"), files)
-        if "motion_file" in kwargs:
-            kwargs["motion_file"] = _file(kwargs["motion_file"], files)
+        for name in ("motion_file", "pose_from"):
+            if name in kwargs:
+                kwargs[name] = _file(kwargs[name], files)
         return client.predict(image, audio, api_name=ANIMATE, **kwargs)
     kwargs = {"images": ["astronaut_photo.jpg"], "audios": ["en_hello.wav"], "guidance_scales": "4", "seeds": "0",
               "quality": "fast", **args}
