@@ -73,10 +73,23 @@ def test_other_lengths_are_resampled_to_the_requested_frames():
     assert feats.shape == (1, 100, 8) and torch.isfinite(feats).all()
 
 
-def test_training_mode_is_refused():
-    encoder = tiny_encoder("hubert").train()
-    with pytest.raises(RuntimeError, match="eval"):
-        extract_audio_features(encoder, nn.Linear(32, 8), torch.zeros(1, 64000), 100)
+def test_training_mode_masks_time_steps_as_officially():
+    torch.manual_seed(0)
+    quiet = dict(SMALL_ENCODER_FIELDS, hidden_dropout=0.0, attention_dropout=0.0, activation_dropout=0.0,
+                 feat_proj_dropout=0.0, layerdrop=0.0)
+    encoder = build_audio_encoder("hubert", HubertConfig(**quiet, mask_time_prob=0.5))
+    encoder.config.mask_time_prob = 0.0
+    feature_map, audio = nn.Linear(32, 8), torch.randn(1, 64000)
+    evaluated = extract_audio_features(encoder, feature_map, audio, 100)
+    # Without dropout and masking, training mode computes the same thing (and keeps the graph for gradients).
+    trained = extract_audio_features(encoder.train(), feature_map, audio, 100)
+    torch.testing.assert_close(trained, evaluated)
+    assert trained.requires_grad
+    encoder.config.mask_time_prob = 0.5  # SpecAugment: some time steps become the learned mask embedding
+    with torch.no_grad():
+        encoder.masked_spec_embed.fill_(3.0)
+
+    assert not torch.allclose(extract_audio_features(encoder, feature_map, audio, 100), evaluated)
 
 
 @pytest.mark.golden

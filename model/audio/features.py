@@ -75,7 +75,8 @@ def encode_frames(
     """Padded 16 kHz audio (N, S') -> (conv features (N, C, F), hidden states (N, n_frames, H)).
 
     Conv features are cut to the frames that ``n_frames`` at ``output_fps`` span and resampled to
-    ``n_frames`` before the projection and the transformer (the official HuBERT override).
+    ``n_frames`` before the projection and the transformer (the official HuBERT override). In training mode the
+    encoder masks time steps (SpecAugment) and applies its dropout and LayerDrop, as the official one does.
     """
     conv = encoder.feature_extractor(padded_audio)
     kept = conv[:, :, : round(n_frames * CONV_FEATURE_RATE_HZ / output_fps)]
@@ -83,6 +84,8 @@ def encode_frames(
     hidden = encoder.feature_projection(hidden)
     if isinstance(hidden, tuple):  # wav2vec2 also returns the normalised input; HuBERT a tensor
         hidden = hidden[0]
+    if encoder.training:  # training, as officially: SpecAugment time masking here, dropout and LayerDrop below
+        hidden = encoder._mask_hidden_states(hidden)
     return conv, encoder.encoder(hidden)[0]
 
 
@@ -100,8 +103,6 @@ def trace_audio_features(
     """
     if audio.ndim != 2:
         raise ValueError(f"audio must be (N, samples), got shape {tuple(audio.shape)}")
-    if encoder.training:
-        raise RuntimeError("the audio encoder is in training mode (SpecAugment, LayerDrop): call .eval() first")
     padded = pad_audio(audio)
     conv, hidden = encode_frames(encoder, padded, 2 * n_frames, output_fps)
     resampled = _resample_frames(hidden.transpose(1, 2), n_frames).transpose(1, 2)

@@ -29,6 +29,8 @@ PositionalEncodingMode = Literal["legacy", "fixed"]
 N_STEP_ROWS = 501
 #: Rows of the positional table (official ``PositionalEncoding`` default).
 N_POSITION_ROWS = 600
+#: Dropout after the positional encoding, in training (the official ``PositionalEncoding``'s).
+POSITION_DROPOUT = 0.1
 
 
 def sinusoidal_table(n_rows: int, dim: int) -> torch.Tensor:
@@ -61,7 +63,8 @@ class DenoisingNetwork(nn.Module):
     all code before upstream commit 74290f6 did and as the released checkpoints were trained;
     ``"fixed"`` adds rows 0..P+L-1 (upstream HEAD). ``attention_backend`` picks the
     self-attention kernel of the fast path (see :mod:`model.motion.attention`).
-    Inference only: dropout is not applied on the fast path.
+    In training mode the stock decoder runs (with its dropout, as officially), and the positional encoding is
+    followed by dropout (``position_dropout``); in eval mode both are the identity.
     """
 
     def __init__(
@@ -87,6 +90,7 @@ class DenoisingNetwork(nn.Module):
             nn.Linear(feature_dim, feature_dim), nn.GELU(), nn.Linear(feature_dim, feature_dim)
         )
         self.PE = SinusoidalTable(N_POSITION_ROWS, feature_dim)
+        self.position_dropout = nn.Dropout(POSITION_DROPOUT)
         self.feature_proj = nn.Linear(motion_feat_dim, feature_dim)
         layer = nn.TransformerDecoderLayer(
             d_model=feature_dim,
@@ -165,7 +169,7 @@ class DenoisingNetwork(nn.Module):
             position = self.PE.pe[:, n_tokens : n_tokens + 1]
         else:
             position = self.PE.pe[:, :n_tokens]
-        return tokens + position + step_embedding
+        return self.position_dropout(tokens + position) + step_embedding
 
     def precompute_memory(self, prev_audio_feat: torch.Tensor, audio_feat: torch.Tensor) -> torch.Tensor:
         """Cross-attention outputs of every layer for a window: (n_layers, N, P + L, d).
@@ -211,7 +215,7 @@ class DenoisingNetwork(nn.Module):
         :meth:`precompute_memory` replace the two audio inputs (which may then be None).
         """
         h = self.embed_tokens(motion, prev_motion, step)
-        if not self._affine:
+        if not self._affine or self.training:
             if memory_terms is not None:
                 raise ValueError("memory_terms need the affine cross-attention path, which is disabled")
             memory = torch.cat([prev_audio_feat, audio_feat], dim=1)
