@@ -39,8 +39,8 @@ from model.cache import FeatureCache, audio_key, motion_key, source_key, weights
 from model.face.detector import FaceDetector, MemoDetector, build_detector
 from model.face.image import SourceImage
 from model.face.paste import TorchPasteBack, paste_back, prepare_paste_back
-from model.face.source_crop import CropOptions, NoFaceError, SourceCrop, crop_source
-from model.face.video_frames import DrivingVideoError, video_frames
+from model.face.source_crop import CropOptions, SourceCrop, crop_source
+from model.face.video_frames import video_frames
 from model.motion.blinks import blink_closure
 from model.motion.checkpoint import load_motion_generator
 from model.motion.generate import POSE_ENDS, MotionDecoder, shift_frames, with_video_pose
@@ -53,12 +53,12 @@ from model.precision import DTYPES, PRECISIONS, Precision, choose_batch_size, ch
 from model.render.composition import CompositionOptions, SourceMotion, driving_keypoints
 from model.render.keypoints import eye_close_ratio, lip_close_ratio
 from model.render.loading import RendererNetworks, load_renderer
-from model.render.motion_extractor import kp_info
-from model.render.renderer import PreparedSource, attach_source, prepare_source, render, source_tensor
+from model.render.renderer import PreparedSource, attach_source, prepare_source, render
 from model.segments import Segment
 from model.stages import Background, Sink
 from model.validation import Range, check_number
 from model.video import VideoOptions, VideoWriter, frames_for_audio
+from model.video_motion import read_video_motion
 from model.weights import WeightPaths, resolve
 
 Mode = Literal["human", "animal"]
@@ -281,49 +281,16 @@ class Animator:
         (face index past the faces found, manual box outside the image) with a readable message."""
         return crop_source(image.pixels, options.mode, options.crop, self.detector(options.mode, options.detector))
 
-    @torch.inference_mode()
     def head_pose(self, video: str | Path, options: AnimateOptions, max_frames: int) -> np.ndarray:
         """The head pose the motion extractor M reads from up to ``max_frames`` frames of ``video`` (resampled to
-        the motion's fps): (m, 7) float32 [scale, tx, ty, tz, pitch, yaw, roll], degrees for the angles.
-
-        Every frame is cropped as a source image is (the run's crop settings, the largest face, no manual box).
-        Frames where no face is found take the pose of the nearest earlier one (the first face's, before it).
-        Raises :class:`DrivingVideoError` for an unusable video or one where no frame shows a face.
-        """
-        nets = self.renderer(options.mode)
+        the motion's fps, cropped with the run's crop settings; see :func:`model.video_motion.read_video_motion`):
+        (m, 7) float32 [scale, tx, ty, tz, pitch, yaw, roll], degrees for the angles. Raises
+        :class:`DrivingVideoError` for an unusable video or one where no frame shows a face."""
         detector = self.detector(options.mode, options.detector).detector  # frames are not worth remembering
         fps = self.generator(options.mode)[0].config.fps
-        crop_options = dataclasses.replace(options.crop, box=None, face_index=0)
-        poses: list[np.ndarray] = []
-        batch: list[np.ndarray] = []
-        last: np.ndarray | None = None
-        leading = 0  # frames before the first face
-
-        def flush() -> None:
-            x = torch.cat([source_tensor(crop, self.device) for crop in batch])
-            info = kp_info(nets.motion_extractor(x))
-            pose = torch.cat([info["scale"], info["t"], info["pitch"], info["yaw"], info["roll"]], dim=1)
-            poses.append(pose.float().cpu().numpy())
-            batch.clear()
-
-        for frame in video_frames(video, fps, max_frames):
-            try:
-                crop = crop_source(frame, options.mode, crop_options, detector).crop_256
-            except NoFaceError:
-                crop = last
-            if crop is None:
-                leading += 1
-                continue
-            batch.extend([crop] * (leading + 1))
-            last, leading = crop, 0
-            if len(batch) >= 16:
-                flush()
-        if last is None:
-            raise DrivingVideoError(f"{Path(video).name}: no face found in the driving video; give a video where "
-                                    "the face is visible")
-        if batch:
-            flush()
-        return np.concatenate(poses)
+        motion = read_video_motion(video, self.renderer(options.mode).motion_extractor, detector, options.mode,
+                                   options.crop, fps, max_frames)
+        return motion.pose()
 
     def revision(self, name: str, mode: str) -> str:
         """Cache-key revision of the weights behind a stage (cheap fingerprint, computed once)."""

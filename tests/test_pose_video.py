@@ -138,7 +138,7 @@ def test_a_video_without_a_face_is_refused_before_anything_is_written(small_weig
     image = _face_image(tmp_path)
     video = _write_video(tmp_path / "wall.mp4", [np.full((240, 320, 3), 90, np.uint8)] * 5, [0, 33, 67, 100, 133])
     out = tmp_path / "never.mp4"
-    with pytest.raises(DrivingVideoError, match="no face found in the driving video"):
+    with pytest.raises(DrivingVideoError, match="no face found in the video"):
         animator.animate(image, _speech(tmp_path / "s.wav", 0.5, 2), out,
                          dataclasses.replace(AnimateOptions(sampler=FAST), pose_from=video))
     assert not out.exists() and list(tmp_path.glob("*.mp4")) == [video]
