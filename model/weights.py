@@ -28,7 +28,7 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +37,9 @@ log = logging.getLogger(__name__)
 WEIGHTS_ENV = "JOYVASA_WEIGHTS"
 HUMAN, ANIMAL = "human", "animal"
 MODES = (HUMAN, ANIMAL)
+#: The motion generator's files: the renderer and the face models work without them (e.g. preparing training
+#: data, which reads videos with the motion extractor only).
+GENERATOR_FILES = ("motion_generator", "motion_template", "hubert_config")
 #: A local folder's own manifest (see the module docstring).
 LOCAL_MANIFEST = "weights_manifest.json"
 MANIFEST_FORMAT = "joyvasa-weights-manifest-1"
@@ -432,15 +435,16 @@ def resolve(
     download: bool = True,
     verify: bool = True,
     expect: Mapping[str, Expected] | None = None,
+    skip: Collection[str] = (),
 ) -> WeightPaths:
-    """Find every file ``mode`` needs and check it against the manifest.
+    """Find every file ``mode`` needs (but the keys in ``skip``) and check it against the manifest.
 
     Raises :class:`MissingWeightsError` when a required file is absent and :class:`WeightMismatchError` when a
     file is not the pinned one. ``download=False`` only looks (local folder or Hub cache) and never touches the
     network; ``verify=False`` checks sizes only (no hashing). ``expect``: manifest entries by file key that
     replace the built-in ones (default: the local folder's own manifest, if any).
     """
-    wanted = files_for(mode)
+    wanted = [f for f in files_for(mode) if f.key not in skip]
     root = local_weights_dir(weights_dir)
     overrides = dict(expect) if expect is not None else (read_local_manifest(root) if root is not None else {})
     paths: dict[str, Path] = {}

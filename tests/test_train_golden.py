@@ -7,28 +7,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
 from model.motion.checkpoint import load_motion_generator
 from model.train.objective import TERMS
-from model.train.step import ClipDraws, StepDraws, prepare_for_training, train_step
+from model.train.step import ClipDraws, StepDraws, disable_dropout, prepare_for_training, train_step
 from tests.golden import load_case, load_manifest
 from tests.motion_weights import write_recipe_checkpoint
 
 pytestmark = [pytest.mark.golden, pytest.mark.slow]
-
-
-def _quiet(model: nn.Module) -> None:
-    """Train mode with every dropout at 0, as the golden run (its masks cannot be matched)."""
-    for module in model.modules():
-        if isinstance(module, nn.Dropout):
-            module.p = 0.0
-        elif isinstance(module, nn.MultiheadAttention):
-            module.dropout = 0.0
-        elif type(module).__name__.endswith("Attention") and isinstance(getattr(module, "dropout", None), float):
-            module.dropout = 0.0  # HubertAttention keeps its attention dropout as a float
-    config = model.audio_encoder.config
-    config.layerdrop = config.mask_time_prob = config.mask_feature_prob = 0.0
 
 
 @pytest.fixture(scope="module")
@@ -37,8 +23,8 @@ def t1(tmp_path_factory):
     seed = int(case.meta["seed"])
     path = write_recipe_checkpoint(load_manifest("motion_generator.json"), seed,
                                    tmp_path_factory.mktemp("t1") / "generator.pt")
-    model = prepare_for_training(load_motion_generator(path, pe="fixed"))  # upstream HEAD's encoding
-    _quiet(model)
+    # Upstream HEAD's encoding; every dropout at 0, as the golden run (its masks cannot be matched).
+    model = disable_dropout(prepare_for_training(load_motion_generator(path, pe="fixed")))
     before = {name: p.detach().clone() for name, p in model.named_parameters()}
     draws = StepDraws(tuple(ClipDraws(
         truncated=bool(case["draw_trunc_decision"][i]),

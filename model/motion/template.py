@@ -148,6 +148,15 @@ class MotionTemplate:
         )
 
 
+    def normalise(self, raw: np.ndarray) -> np.ndarray:
+        """Raw motion (n, 70) [exp 63, scale, tx, ty, tz, pitch, yaw, roll] -> the generator's coefficients, as
+        the official dataset does (z-score and min-max, each with a 1e-9 guard); decoding is the inverse."""
+        raw = np.asarray(raw, np.float32)
+        exp = (raw[:, :EXP_DIM] - self.mean_exp) / (self.std_exp + np.float32(1e-9))
+        span = self.pose_max - self.pose_min + np.float32(1e-9)
+        return np.concatenate([exp, (raw[:, EXP_DIM:] - self.pose_min) / span], axis=1).astype(np.float32)
+
+
 def load_motion_template(path: str | Path) -> MotionTemplate:
     """Read an official (35- or 45-key) motion template pickle safely; see :func:`read_template_stats`."""
     return MotionTemplate.from_stats(read_template_stats(path), source=str(path))

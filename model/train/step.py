@@ -100,6 +100,21 @@ def prepare_for_training(model: MotionGenerator) -> MotionGenerator:
     return model
 
 
+def disable_dropout(model: MotionGenerator) -> MotionGenerator:
+    """Every random layer of training off (dropout, attention dropout, LayerDrop, SpecAugment): a training step
+    becomes a deterministic function of its draws (for overfitting, or matching a run across process counts)."""
+    for module in model.modules():
+        if isinstance(module, nn.Dropout):
+            module.p = 0.0
+        elif isinstance(module, nn.MultiheadAttention):
+            module.dropout = 0.0
+        elif isinstance(getattr(module, "dropout", None), float):
+            module.dropout = 0.0  # transformers' attention modules keep their rate as a float
+    config = model.audio_encoder.config
+    config.layerdrop = config.mask_time_prob = config.mask_feature_prob = 0.0
+    return model
+
+
 def truncate(audio: torch.Tensor, motion: torch.Tensor, end_idx: torch.Tensor, fps: int) -> tuple[torch.Tensor,
                                                                                                   torch.Tensor]:
     """Audio (N, S) zeroed from sample ``end_idx * 16000 / fps`` and motion (N, L, m) from frame ``end_idx``."""

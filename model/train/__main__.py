@@ -1,0 +1,113 @@
+"""``python -m model.train``: prepare training data from videos, and train the motion generator.
+
+    python -m model.train prepare --videos DIR --out DATA [--weights W] [--workers N] [--device cpu]
+    python -m model.train fit --data DATA --out RUN [--size full|small] [--max-steps N] [--batch-size B]
+                              [--save-every N] [--resume] ...
+    torchrun --nproc_per_node 2 -m model.train fit ...      (DistributedDataParallel; the README has multi-node)
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from model.errors import USER_ERRORS
+from model.train.data import TrainingDataError
+
+
+def _prepare(args: argparse.Namespace) -> int:
+    from model.face.source_crop import CropOptions
+    from model.train.prepare import prepare
+
+    outcomes = prepare(args.videos, args.out, args.weights, args.workers, args.device,
+                       CropOptions(scale=args.crop_scale))
+    for o in outcomes:
+        detail = f"{o.frames} frames" if o.status == "done" else o.reason
+        print(f"{o.status:8s} {o.video}: {detail}")
+    done = sum(o.status in ("done", "skipped") for o in outcomes)
+    print(f"{done} of {len(outcomes)} videos ready in {args.out}")
+    return 0 if done else 1
+
+
+def _fit(args: argparse.Namespace) -> int:
+    from model.train.fit import FitConfig, fit
+    from model.train.objective import LossWeights
+    from model.train.step import TrainingObjective
+
+    objective = TrainingObjective(trunc_probs=tuple(args.trunc_probs), weights=LossWeights(),
+                                  per_clip_expression_loss=args.per_clip_expression_loss)
+    config = FitConfig(size=args.size, max_steps=args.max_steps, batch_size=args.batch_size, lr=args.lr,
+                       save_every=args.save_every, val_every=args.val_every, seed=args.seed,
+                       positional_encoding=args.positional_encoding, ema_decay=args.ema, bf16=args.bf16,
+                       dropout=not args.no_dropout, init=args.init, hubert_config=args.hubert_config,
+                       objective=objective)
+    records = fit(args.data, args.out, config, resume=args.resume, device=args.device)
+    if records:
+        last = records[-1]
+        print(f"step {last['step']}: loss {last['train/total']:.4g}, "
+              f"{last['train/seconds_per_step']:.2f} s/step; checkpoints in {Path(args.out) / 'checkpoints'}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m model.train", description=__doc__.split("\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("prepare", help="videos -> clips of motion and audio, the template and the split",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--videos", type=Path, required=True, help="folder of talking-head videos (with sound)")
+    p.add_argument("--out", type=Path, required=True, help="data folder (resumes: done clips are skipped)")
+    p.add_argument("--weights", type=Path, default=None,
+                   help="LivePortrait weights folder (default: JOYVASA_WEIGHTS or the Hub); no motion generator "
+                        "needed")
+    p.add_argument("--workers", type=int, default=1, help="videos prepared in parallel (processes)")
+    p.add_argument("--device", default="cpu", help="device of the motion extractor (cpu, cuda)")
+    p.add_argument("--crop-scale", type=float, default=2.3, help="face crop scale, as for source images")
+    p.set_defaults(func=_prepare)
+
+    p = sub.add_parser("fit", help="train the motion generator on a prepared data folder",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--data", type=Path, required=True, help="a folder made by `prepare`")
+    p.add_argument("--out", type=Path, required=True, help="run folder: checkpoints/, metrics.jsonl, tensorboard/")
+    p.add_argument("--size", choices=("full", "small"), default="full",
+                   help="full: the released network's sizes; small: make-test-weights --size small (CPU minutes)")
+    p.add_argument("--max-steps", type=int, default=50_000)
+    p.add_argument("--batch-size", type=int, default=16, help="global batch (split among torchrun processes)")
+    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--save-every", type=int, default=1000, help="checkpoint every N steps (and at the end)")
+    p.add_argument("--val-every", type=int, default=50, help="validate on the test split every N steps")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", action="store_true", help="continue from the run's newest checkpoint")
+    p.add_argument("--init", type=Path, default=None,
+                   help="start from an official-format generator checkpoint (e.g. the released one)")
+    p.add_argument("--hubert-config", type=Path, default=None, help="with --init: the audio encoder's config.json")
+    p.add_argument("--positional-encoding", choices=("fixed", "legacy"), default="fixed",
+                   help="fixed: upstream HEAD (a row per token); legacy: the released weights' single row")
+    p.add_argument("--per-clip-expression-loss", action="store_true",
+                   help="fix the official bug that keeps only 1.5x the second clip's expression losses")
+    p.add_argument("--trunc-probs", type=float, nargs=2, default=(0.3, 0.4), metavar=("P0", "P1"),
+                   help="per clip, the probability of truncating it at a random frame")
+    p.add_argument("--no-dropout", action="store_true",
+                   help="no dropout, LayerDrop or SpecAugment (overfitting; the same result on any process count)")
+    p.add_argument("--ema", type=float, default=None, metavar="DECAY",
+                   help="also keep an EMA of the weights (e.g. 0.999), saved as iter_..._ema.pt")
+    p.add_argument("--bf16", action="store_true", help="bfloat16 autocast (GPUs, or CPUs with AMX)")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    p.set_defaults(func=_fit)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (TrainingDataError, FileNotFoundError, *USER_ERRORS) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
