@@ -19,7 +19,7 @@ def talking_video(path: Path, seconds: float, fps: float = 25, seed: int = 0, so
                   face: bool = True, variable: bool = False) -> Path:
     """Write ``path``: the face drifts and nods for ``seconds`` at ``fps`` (gaps alternating 0.5x and 1.5x when
     ``variable``), with ``seed``'s speech-like audio at 16 kHz when ``sound``."""
-    n = int(round(seconds * fps))
+    n = round(seconds * fps)
     gaps = [(0.5 if i % 2 else 1.5) if variable else 1.0 for i in range(n)]
     times = np.cumsum([0.0] + [g * 1000 / fps for g in gaps[:-1]]).round().astype(int)
     with av.open(str(path), "w") as container:

@@ -110,8 +110,7 @@ def build_model(config: FitConfig, seed: int) -> MotionGenerator:
         with torch.no_grad():  # the official start tokens are N(0, 1), not zeros
             for token in (model.start_audio_feat, model.start_motion_feat, model.null_audio_feat):
                 token.normal_()
-    model = prepare_for_training(model)
-    return model if config.dropout else disable_dropout(model)
+    return prepare_for_training(model)
 
 
 class _Step(nn.Module):
@@ -232,6 +231,11 @@ def fit(data: Path, run: Path, config: FitConfig = FitConfig(), resume: bool = F
     if rank == 0:
         run.mkdir(parents=True, exist_ok=True)
         model.audio_encoder.config.to_json_file(str(run / HUBERT_CONFIG))
+    if not config.dropout:  # after the config is written: it records the architecture and the official rates
+        disable_dropout(model)
+    # Dropout and LayerDrop draw from torch's global generator, SpecAugment from numpy's: seeded per process.
+    torch.manual_seed(config.seed * 1009 + rank)
+    np.random.seed(config.seed * 1009 + rank)  # noqa: NPY002
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=config.lr)
     rng = np.random.default_rng(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
@@ -275,9 +279,13 @@ def fit(data: Path, run: Path, config: FitConfig = FitConfig(), resume: bool = F
         record.update({"train/grad_norm": float(norm), "train/seconds_per_step": (time.perf_counter() - began) /
                        (step - start)})
         if step % config.val_every == 0 or step == config.max_steps:
-            record.update(validation_losses(model, test_set, config, config.seed))
-            if rank == 0:
-                record.update(motion_metrics(model, test_set, config.val_items, config.seed))
+            # Validation leaves the training's random streams as they were: a run is the same with or without it.
+            numpy_state = np.random.get_state()  # noqa: NPY002 (SpecAugment's generator)
+            with torch.random.fork_rng(devices=[torch.cuda.current_device()] if device == "cuda" else []):
+                record.update(validation_losses(model, test_set, config, config.seed))
+                if rank == 0:
+                    record.update(motion_metrics(model, test_set, config.val_items, config.seed))
+            np.random.set_state(numpy_state)  # noqa: NPY002
         if rank == 0:
             assert logbook is not None
             logbook.write(step, record)

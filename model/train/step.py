@@ -111,7 +111,8 @@ def disable_dropout(model: MotionGenerator) -> MotionGenerator:
         elif isinstance(getattr(module, "dropout", None), float):
             module.dropout = 0.0  # transformers' attention modules keep their rate as a float
     config = model.audio_encoder.config
-    config.layerdrop = config.mask_time_prob = config.mask_feature_prob = 0.0
+    config.layerdrop = 0.0
+    config.apply_spec_augment = False  # the masking parameters stay: the parameter set is unchanged
     return model
 
 
