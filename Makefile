@@ -10,7 +10,7 @@ $(VENV)/.runtime-installed: requirements.txt
 	$(PY) -m pip install -q -r requirements.txt
 	touch $@
 
-$(VENV)/.test-installed: $(VENV)/.runtime-installed requirements-test.txt
+$(VENV)/.test-installed: $(VENV)/.runtime-installed requirements-test.txt requirements-train.txt
 	$(PY) -m pip install -q -r requirements-test.txt
 	touch $@
 

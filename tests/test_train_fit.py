@@ -118,6 +118,7 @@ def test_fit_lowers_the_loss_and_its_checkpoint_samples_closer_motion(data, tmp_
     last = np.mean([r["train/total"] for r in records[-10:]])
     assert last < first / 3, (first, last)
     assert "val/lip_error" in records[-1] and "val/L_simple" in records[-1]
+    assert list((tmp_path / "run" / "tensorboard").glob("events.out.tfevents.*"))  # TensorBoard has them too
     checkpoint = tmp_path / "run" / "checkpoints" / "iter_0000150.pt"
     trained = load_motion_generator(checkpoint, tmp_path / "run" / HUBERT_CONFIG)
     untrained = build_model(FitConfig(size="small"), seed=0).eval()
