@@ -26,6 +26,7 @@ from model.face.image import SourceImage
 from model.face.source_crop import SourceCrop
 from model.pipeline import STAGES, AnimateOptions, AnimationResult, Animator
 from model.segments import Segment
+from model.weights import TrainedGenerator
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +86,9 @@ class Engine:
         self.settings = settings
         device = "cuda" if ZERO_GPU else (None if settings.device == "auto" else settings.device)
         # Face detection stays on the CPU: the crop preview and the up-front checks run beside a GPU render.
-        self.animator = Animator(device=device, cache=_feature_cache(), detector_device="cpu")
+        own = None if not settings.motion_generator else TrainedGenerator(
+            Path(settings.motion_generator), Path(settings.motion_template) if settings.motion_template else None)
+        self.animator = Animator(device=device, cache=_feature_cache(), detector_device="cpu", generator=own)
         self.outputs = OutputFolder(settings.output_dir, settings.output_max_age_hours * 3600)
         self.preload_error: str | None = None
         self._gpu = threading.BoundedSemaphore(settings.concurrency)

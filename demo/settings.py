@@ -27,6 +27,8 @@ class DemoSettings:
     preload: resolve, verify and load the default mode's weights when the app starts (False: on first use).
     output_dir: where finished videos go before Gradio serves them; outputs older than
     output_max_age_hours are deleted when new ones are made.
+    motion_generator, motion_template: a motion generator of one's own (``python -m model.train fit``'s
+    ``RUN/checkpoints/iter_*.pt``) and its data's template, in place of the released ones (empty: the release).
     """
 
     device: str = "auto"
@@ -41,6 +43,8 @@ class DemoSettings:
     preload: bool = True
     output_dir: Path = Path(tempfile.gettempdir()) / "joyvasa_outputs"
     output_max_age_hours: float = 24.0
+    motion_generator: str = ""
+    motion_template: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> DemoSettings:

@@ -61,7 +61,10 @@ def _animate(args: argparse.Namespace) -> int:
     from model.pipeline import AnimateOptions, Animator
     from model.render.composition import CompositionOptions
     from model.video import VideoOptions
+    from model.weights import TrainedGenerator
 
+    if args.motion_template is not None and args.motion_generator is None:
+        raise ValueError("--motion-template goes with --motion-generator (the released generator has its own)")
     saved = None
     if args.motion is not None:  # checked, with the audio, before anything is loaded
         saved = load_motion(args.motion)
@@ -106,7 +109,8 @@ def _animate(args: argparse.Namespace) -> int:
         detector=args.detector,
     )
     cache = FeatureCache(args.cache_dir, enabled=not args.no_cache)
-    animator = Animator(args.weights, device=args.device, cache=cache)
+    own = None if args.motion_generator is None else TrainedGenerator(args.motion_generator, args.motion_template)
+    animator = Animator(args.weights, device=args.device, cache=cache, generator=own)
     bars: dict[str, tqdm] = {}
 
     def progress(stage: str, fraction: float) -> None:
@@ -251,6 +255,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument(
         "--weights", type=Path, default=None, help="weights folder (default: $JOYVASA_WEIGHTS, else the Hub)"
     )
+    g.add_argument("--motion-generator", type=Path, default=None, metavar="CHECKPOINT",
+                   help="a motion generator of your own (python -m model.train fit: RUN/checkpoints/iter_*.pt) "
+                        "instead of the released one")
+    g.add_argument("--motion-template", type=Path, default=None, metavar="TEMPLATE",
+                   help="with --motion-generator: its training data's template (DATA/template.pkl)")
     g.add_argument(
         "--cache-dir", type=Path, default=None, help="feature cache (default: $JOYVASA_CACHE_DIR or ~/.cache/joyvasa)"
     )

@@ -59,7 +59,7 @@ from model.stages import Background, Sink
 from model.validation import Range, check_number
 from model.video import VideoOptions, VideoWriter, frames_for_audio
 from model.video_motion import read_video_motion
-from model.weights import WeightPaths, resolve
+from model.weights import TrainedGenerator, WeightPaths, resolve
 
 Mode = Literal["human", "animal"]
 #: Progress callback: (stage name, fraction of that stage done in [0, 1]).
@@ -208,8 +208,11 @@ class Animator:
         cache: FeatureCache | None = None,
         download: bool = True,
         detector_device: str | torch.device | None = None,
+        generator: TrainedGenerator | None = None,
     ) -> None:
         self.weights_dir = weights_dir
+        #: A motion generator of one's own in place of the released one (None: the release).
+        self.trained_generator = generator
         self.device = pick_device(device)
         #: Where face detection runs (the demo keeps it on the CPU, beside a GPU render); default: ``device``.
         self.detector_device = pick_device(detector_device) if detector_device is not None else self.device
@@ -228,7 +231,10 @@ class Animator:
     def weights(self, mode: str) -> WeightPaths:
         with self._lock:
             if mode not in self._paths:
-                self._paths[mode] = resolve(mode, self.weights_dir, download=self.download)
+                own = self.trained_generator
+                skip = () if own is None else tuple(own.replaced)
+                paths = resolve(mode, self.weights_dir, download=self.download, skip=skip)
+                self._paths[mode] = paths if own is None else own.apply(paths)
             return self._paths[mode]
 
     def renderer(self, mode: str) -> RendererNetworks:

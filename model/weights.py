@@ -23,6 +23,7 @@ modification time.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -255,6 +256,41 @@ class WeightPaths:
     @property
     def renderer_config(self) -> Path | None:
         return self.paths.get(f"{self.mode}.renderer_config")
+
+
+@dataclass(frozen=True)
+class TrainedGenerator:
+    """A motion generator of one's own (``python -m model.train fit``) to use instead of the released one.
+
+    checkpoint: an official-format file (``RUN/checkpoints/iter_0001000.pt``); template: the motion template of
+    its training data (``DATA/template.pkl``; None: the released one); hubert_config: its audio encoder's
+    ``config.json`` (None: the run's own ``RUN/hubert_config.json`` when there is one, else the released one).
+    """
+
+    checkpoint: Path
+    template: Path | None = None
+    hubert_config: Path | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("checkpoint", "template", "hubert_config"):
+            path = getattr(self, name)
+            if path is not None and not Path(path).is_file():
+                raise ValueError(f"motion generator {name.replace('_', ' ')} {Path(path).name}: no such file")
+        if self.hubert_config is None:
+            beside = Path(self.checkpoint).resolve().parent.parent / "hubert_config.json"
+            if beside.is_file():
+                object.__setattr__(self, "hubert_config", beside)
+
+    @property
+    def replaced(self) -> dict[str, Path]:
+        """The weight keys this generator's files replace."""
+        files = {"motion_generator": self.checkpoint, "motion_template": self.template,
+                 "hubert_config": self.hubert_config}
+        return {k: Path(v) for k, v in files.items() if v is not None}
+
+    def apply(self, paths: WeightPaths) -> WeightPaths:
+        """``paths`` with this generator's files in place of the released ones."""
+        return dataclasses.replace(paths, paths={**paths.paths, **self.replaced})
 
 
 def files_for(mode: str) -> list[WeightFile]:

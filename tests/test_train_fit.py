@@ -12,18 +12,26 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
 
+from model.__main__ import main as model_main
+from model.audio.decode import load_audio
+from model.face.image import SourceImage
 from model.motion.checkpoint import load_motion_generator, save_motion_generator
 from model.motion.generate import generate_motion
 from model.motion.sampler import SamplerConfig
 from model.motion.template import load_motion_template, read_template_stats
+from model.pipeline import AnimateOptions, Animator
 from model.rotation import get_rotation_matrix
 from model.train.__main__ import main
 from model.train.data import CLIPS_DIR, ClipDataset, load_clip, raw_motion
 from model.train.fit import HUBERT_CONFIG, FitConfig, build_model, checkpoint_args
+from model.weights import TrainedGenerator
+from tests.audio_fixtures import write_audio
+from tests.face_fixtures import image_with_faces
 from tests.golden import load_manifest
 from tests.train_fixtures import talking_video
 
@@ -112,7 +120,8 @@ def _overfit(data: Path, run: Path, steps: int) -> list[dict]:
     return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
 
 
-def test_fit_lowers_the_loss_and_its_checkpoint_samples_closer_motion(data, tmp_path) -> None:
+def test_fit_lowers_the_loss_and_its_checkpoint_samples_closer_motion(data, small_weights, tmp_path,
+                                                                     monkeypatch) -> None:
     records = _overfit(data, tmp_path / "run", 150)
     first = np.mean([r["train/total"] for r in records[:10]])
     last = np.mean([r["train/total"] for r in records[-10:]])
@@ -133,6 +142,29 @@ def test_fit_lowers_the_loss_and_its_checkpoint_samples_closer_motion(data, tmp_
         pred = np.concatenate([motion.exp.reshape(len(motion), -1), motion.pose()], axis=1)[: len(gt)]
         errors.append(float(np.abs(dataset.template.normalise(pred) - dataset.template.normalise(gt)).mean()))
     assert errors[0] < errors[1], errors
+
+    # The trained generator drives the command line's animate, and the motion cache keys follow its file.
+    image = tmp_path / "face.png"
+    cv2.imwrite(str(image), cv2.cvtColor(image_with_faces(360, 480, [(150, 60, 200)]), cv2.COLOR_RGB2BGR))
+    speech = write_audio(tmp_path / "s.wav", clip["audio"][None, :16000], 16000)
+    out = tmp_path / "trained.mp4"
+    assert model_main(["animate", "--image", str(image), "--audio", str(speech), "--out", str(out), "--weights",
+                       str(small_weights), "--no-cache", "--device", "cpu", "--sampler", "ddim", "--steps", "3",
+                       "--motion-generator", str(checkpoint), "--motion-template", str(data / "template.pkl")]) == 0
+    assert out.is_file()
+    picture, samples = SourceImage.read(image), load_audio(speech)
+    own = Animator(small_weights, device="cpu", generator=TrainedGenerator(checkpoint, data / "template.pkl"))
+    released = Animator(small_weights, device="cpu")
+    assert own.cache_keys(picture, samples, AnimateOptions()).motion != released.cache_keys(
+        picture, samples, AnimateOptions()).motion
+    # The demo takes it from JOYVASA_MOTION_GENERATOR and JOYVASA_MOTION_TEMPLATE.
+    from demo.engine import Engine
+    from demo.settings import DemoSettings
+
+    monkeypatch.setenv("JOYVASA_CACHE_DIR", str(tmp_path / "cache"))
+    settings = DemoSettings.from_env({"JOYVASA_MOTION_GENERATOR": str(checkpoint), "JOYVASA_MOTION_TEMPLATE":
+                                      str(data / "template.pkl"), "JOYVASA_OUTPUT_DIR": str(tmp_path / "outputs")})
+    assert Engine(settings).animator.trained_generator == own.trained_generator
 
 
 def test_resume_continues_bit_for_bit(data, tmp_path) -> None:

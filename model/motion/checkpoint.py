@@ -85,14 +85,15 @@ def load_motion_generator(
     ckpt_path: str | Path,
     hubert_config_path: str | Path | None = None,
     device: str | torch.device = "cpu",
-    pe: PositionalEncodingMode = "legacy",
+    pe: PositionalEncodingMode | None = None,
     attention_backend: str = "sdpa",
 ) -> MotionGenerator:
     """Build a :class:`MotionGenerator` from an official checkpoint, strictly, in eval mode.
 
     ``hubert_config_path``: the audio encoder's ``config.json`` (file or folder); None uses the
     transformers defaults (the base architecture). ``pe``: ``"legacy"`` (the encoding the
-    released checkpoints were trained with) or ``"fixed"`` (upstream HEAD).
+    released checkpoints were trained with) or ``"fixed"`` (upstream HEAD); None: the one the checkpoint's args
+    name (``positional_encoding``, written by this project's training), else ``"legacy"``.
     Raises :class:`CheckpointError` for unsafe, malformed or mismatching files.
     """
     source = str(ckpt_path)
@@ -129,11 +130,16 @@ def load_motion_generator(
         model = MotionGenerator(
             config,
             load_encoder_config(config.audio_model, hubert_config_path),
-            positional_encoding=pe,
+            positional_encoding=pe or _args_value(args, "positional_encoding", "legacy"),
             attention_backend=attention_backend,
         )
     load_state_dict_checked(model, state, source, assign=True)
     return model.to(device).eval()
+
+
+def _args_value(args: argparse.Namespace | Mapping[str, Any], key: str, default: Any) -> Any:
+    values = vars(args) if isinstance(args, argparse.Namespace) else args
+    return values.get(key, default)
 
 
 def save_motion_generator(

@@ -95,7 +95,7 @@ def checkpoint_args(model: MotionGenerator) -> dict:
     c = model.config
     return {**CHECKPOINT_ARGS, "motion_feat_dim": c.motion_feat_dim, "n_motions": c.n_motions,
             "n_prev_motions": c.n_prev_motions, "feature_dim": c.feature_dim, "audio_model": c.audio_model,
-            "n_diff_steps": c.n_diff_steps}
+            "n_diff_steps": c.n_diff_steps, "positional_encoding": model.denoising_net.positional_encoding}
 
 
 def build_model(config: FitConfig, seed: int) -> MotionGenerator:
