@@ -101,3 +101,53 @@ def test_draws_are_reproducible_from_one_seed() -> None:
         assert a.truncated == b.truncated and torch.equal(a.eps, b.eps) and torch.equal(a.t, b.t)
         assert a.eps.shape == (N, L, M) and 1 <= int(a.t.min()) and int(a.t.max()) <= 50
         assert 1 <= int(a.end_idx.min()) and int(a.end_idx.max()) < L
+
+
+def _official_entry(n: int, seed: int) -> dict:
+    rng = np.random.default_rng(seed)
+    frames = [{"scale": rng.random((1, 1), np.float32), "R": np.eye(3, dtype=np.float32)[None],
+               "exp": rng.standard_normal((1, 21, 3)).astype(np.float32), "t": rng.random((1, 3), np.float32),
+               "kp": np.zeros((1, 21, 3), np.float32), "x_s": np.zeros((1, 21, 3), np.float32),
+               "pitch": np.float32(rng.random()) * np.ones((1, 1), np.float32),
+               "yaw": rng.random((1, 1), np.float32), "roll": rng.random((1, 1), np.float32)} for _ in range(n)]
+    return {"n_frames": n, "output_fps": 25, "motion": frames,
+            "c_eyes_lst": [rng.random((1, 2), np.float32) for _ in range(n)],
+            "c_lip_lst": [rng.random((1, 1), np.float32) for _ in range(n)]}
+
+
+def test_official_data_is_imported_through_a_restricted_unpickler(tmp_path) -> None:
+    import json
+    import pickle
+
+    from model.train.data import TrainingDataError, load_clip
+    from model.train.official import import_official
+    from tests.audio_fixtures import write_audio
+
+    source, audio_dir = tmp_path / "official", tmp_path / "wav"
+    source.mkdir()
+    audio_dir.mkdir()
+    entries = {}
+    for i, n in enumerate((60, 80, 50)):
+        write_audio(audio_dir / f"clip{i}.wav", np.zeros((1, n * 640), np.float32), 16000)
+        entries[f"/their/machine/clip{i}.wav"] = _official_entry(n, i)
+    (source / "motions.pkl").write_bytes(pickle.dumps(entries, protocol=4))
+    names = [{"video_name": f"/v/clip{i}.mp4", "audio_name": f"/their/machine/clip{i}.wav",
+              "motion_name": f"/m/clip{i}.pkl"} for i in range(3)]
+    (source / "train.json").write_text(json.dumps(names[:2]))
+    (source / "test.json").write_text(json.dumps(names[2:]))
+    split = import_official(source, tmp_path / "data", audio_root=audio_dir)
+    assert split == {"train": ["clip0", "clip1"], "test": ["clip2"]}
+    clip = load_clip(tmp_path / "data" / "clips" / "clip1.npz")
+    original = entries["/their/machine/clip1.wav"]
+    assert clip["exp"].shape == (80, 21, 3) and clip["audio"].shape == (80 * 640,)
+    np.testing.assert_array_equal(clip["exp"][3], original["motion"][3]["exp"][0])
+    np.testing.assert_array_equal(clip["eye_ratio"][5], original["c_eyes_lst"][5][0])
+    assert (tmp_path / "data" / "template.pkl").is_file()
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    (source / "motions.pkl").write_bytes(pickle.dumps({"x": Evil()}))
+    with pytest.raises(TrainingDataError, match="refused or unreadable pickle"):
+        import_official(source, tmp_path / "data2", audio_root=audio_dir)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 from numpy._core.multiarray import _reconstruct
+from numpy._core.multiarray import scalar as _scalar
 from numpy._core.numeric import _frombuffer
 
 #: Pose quantities in the order of motion dims 63..69, with their sizes: [scale, tx, ty, tz, pitch, yaw, roll].
@@ -38,6 +39,8 @@ _ALLOWED_GLOBALS = {
     ("numpy", "dtype"): np.dtype,
     ("_codecs", "encode"): codecs.encode,
     ("collections", "OrderedDict"): collections.OrderedDict,
+    ("numpy.core.multiarray", "scalar"): _scalar,
+    ("numpy._core.multiarray", "scalar"): _scalar,
 }
 
 
@@ -79,6 +82,12 @@ class _Numpy1Pickler(pickle._Pickler):
         self.memoize(obj)
 
 
+def load_array_pickle(data: bytes) -> object:
+    """Unpickle ``data`` that may hold only containers, numbers, strings and numpy arrays (the official data
+    files); anything else raises ``pickle.UnpicklingError`` naming it."""
+    return _ArrayOnlyUnpickler(io.BytesIO(data)).load()
+
+
 def read_template_stats(path: str | Path) -> dict[str, np.ndarray]:
     """Every statistic in a template pickle, as float32 arrays keyed by name (e.g. ``'mean_exp'``).
 
@@ -89,7 +98,7 @@ def read_template_stats(path: str | Path) -> dict[str, np.ndarray]:
     if not path.is_file():
         raise TemplateError(f"{path}: motion template not found")
     try:
-        obj = _ArrayOnlyUnpickler(io.BytesIO(path.read_bytes())).load()
+        obj = load_array_pickle(path.read_bytes())
     except _ForbiddenGlobal as exc:
         raise TemplateError(
             f"{path}: refused to unpickle ({exc}); re-download the official motion_template.pkl"

@@ -1,6 +1,7 @@
 """``python -m model.train``: prepare training data from videos, and train the motion generator.
 
     python -m model.train prepare --videos DIR --out DATA [--weights W] [--workers N] [--device cpu]
+    python -m model.train import-official --from OFFICIAL_DATA --out DATA [--audio-root DIR]
     python -m model.train fit --data DATA --out RUN [--size full|small] [--max-steps N] [--batch-size B]
                               [--save-every N] [--resume] ...
     torchrun --nproc_per_node 2 -m model.train fit ...      (DistributedDataParallel; the README has multi-node)
@@ -29,6 +30,14 @@ def _prepare(args: argparse.Namespace) -> int:
     done = sum(o.status in ("done", "skipped") for o in outcomes)
     print(f"{done} of {len(outcomes)} videos ready in {args.out}")
     return 0 if done else 1
+
+
+def _import_official(args: argparse.Namespace) -> int:
+    from model.train.official import import_official
+
+    split = import_official(args.source, args.out, args.audio_root)
+    print(f"{len(split['train'])} training and {len(split['test'])} test clips in {args.out}")
+    return 0
 
 
 def _fit(args: argparse.Namespace) -> int:
@@ -66,6 +75,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="device of the motion extractor (cpu, cuda)")
     p.add_argument("--crop-scale", type=float, default=2.3, help="face crop scale, as for source images")
     p.set_defaults(func=_prepare)
+
+    p = sub.add_parser("import-official", help="data made by the official prepare_data scripts -> a data folder",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--from", dest="source", type=Path, required=True,
+                   help="folder with motions.pkl, train.json and test.json")
+    p.add_argument("--out", type=Path, required=True, help="data folder to write")
+    p.add_argument("--audio-root", type=Path, default=None,
+                   help="find the audio files here by name (the official lists hold absolute paths)")
+    p.set_defaults(func=_import_official)
 
     p = sub.add_parser("fit", help="train the motion generator on a prepared data folder",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
