@@ -216,3 +216,15 @@ def test_a_full_size_checkpoint_has_the_released_keys_shapes_and_args(tmp_path) 
     assert {k: list(v.shape) for k, v in state.items()} == {k: e["shape"] for k, e in manifest["entries"].items()}
     assert vars(checkpoint["args"]).items() >= manifest["args"].items()
     assert checkpoint["iter"] == 1
+
+
+def test_prepare_in_parallel_gives_the_same_clips(data, videos, small_weights, tmp_path) -> None:
+    out = tmp_path / "parallel"
+    assert main(["prepare", "--videos", str(videos), "--out", str(out), "--weights", str(small_weights),
+                 "--workers", "2"]) == 0
+    serial = {p.name: load_clip(p) for p in (data / CLIPS_DIR).glob("*.npz")}
+    parallel = {p.name: load_clip(p) for p in (out / CLIPS_DIR).glob("*.npz")}
+    assert serial.keys() == parallel.keys()
+    for name, clip in serial.items():
+        for key in ("exp", "pitch", "t", "audio"):
+            np.testing.assert_allclose(parallel[name][key], clip[key], rtol=1e-5, atol=1e-6, err_msg=name)

@@ -61,7 +61,8 @@ def _fit(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m model.train", description=__doc__.split("\n")[0],
+    parser = argparse.ArgumentParser(prog="python -m model.train",
+                                     description="Prepare training data from videos, and train the motion generator.",
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("prepare", help="videos -> clips of motion and audio, the template and the split",
