@@ -228,3 +228,15 @@ def test_prepare_in_parallel_gives_the_same_clips(data, videos, small_weights, t
     for name, clip in serial.items():
         for key in ("exp", "pitch", "t", "audio"):
             np.testing.assert_allclose(parallel[name][key], clip[key], rtol=1e-5, atol=1e-6, err_msg=name)
+
+
+def test_fit_reads_its_options_from_a_config_file(data, tmp_path) -> None:
+    config = tmp_path / "fit.json"
+    config.write_text(json.dumps({"size": "small", "max_steps": 1, "batch_size": 2, "save_every": 1,
+                                  "val_every": 1000, "device": "cpu", "lr": 1.0}))
+    assert main(["fit", "--data", str(data), "--out", str(tmp_path / "run"), "--config", str(config), "--lr",
+                 "1e-4"]) == 0
+    assert (tmp_path / "run" / "checkpoints" / "iter_0000001.pt").is_file()
+    config.write_text(json.dumps({"learning_speed": 3}))
+    with pytest.raises(SystemExit, match="unknown options"):
+        main(["fit", "--data", str(data), "--out", str(tmp_path / "run2"), "--config", str(config)])

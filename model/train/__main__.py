@@ -2,7 +2,7 @@
 
     python -m model.train prepare --videos DIR --out DATA [--weights W] [--workers N] [--device cpu]
     python -m model.train import-official --from OFFICIAL_DATA --out DATA [--audio-root DIR]
-    python -m model.train fit --data DATA --out RUN [--size full|small] [--max-steps N] [--batch-size B]
+    python -m model.train fit --data DATA --out RUN [--config FILE] [--size full|small] [--max-steps N] [--batch-size B]
                               [--save-every N] [--resume] ...
     torchrun --nproc_per_node 2 -m model.train fit ...      (DistributedDataParallel; the README has multi-node)
 """
@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from pathlib import Path
@@ -60,7 +61,8 @@ def _fit(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(fit_defaults: dict | None = None) -> argparse.ArgumentParser:
+    """The command line; ``fit_defaults``: option values (by their underscore names) replacing fit's defaults."""
     parser = argparse.ArgumentParser(prog="python -m model.train",
                                      description="Prepare training data from videos, and train the motion generator.",
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -90,6 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--data", type=Path, required=True, help="a folder made by `prepare`")
     p.add_argument("--out", type=Path, required=True, help="run folder: checkpoints/, metrics.jsonl, tensorboard/")
+    p.add_argument("--config", type=Path, default=None,
+                   help="a JSON file of these options (names with underscores, e.g. {\"batch_size\": 32}); "
+                        "options on the command line win")
     p.add_argument("--size", choices=("full", "small"), default="full",
                    help="full: the released network's sizes; small: make-test-weights --size small (CPU minutes)")
     p.add_argument("--max-steps", type=int, default=50_000)
@@ -115,12 +120,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bf16", action="store_true", help="bfloat16 autocast (GPUs, or CPUs with AMX)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.set_defaults(func=_fit)
+    if fit_defaults:
+        known = {a.dest for a in p._actions} - {"help", "config"}
+        unknown = sorted(set(fit_defaults) - known)
+        if unknown:
+            raise SystemExit(f"error: --config: unknown options {unknown}; known: {sorted(known)}")
+        p.set_defaults(**fit_defaults)
     return parser
+
+
+def _config_defaults(argv: list[str] | None) -> dict:
+    """The options of a ``fit --config FILE`` (a JSON object), to serve as defaults: the command line wins."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--config", type=Path, default=None)
+    known, _ = pre.parse_known_args(argv)
+    if known.config is None:
+        return {}
+    try:
+        values = json.loads(known.config.read_text())
+    except (OSError, ValueError) as exc:
+        raise SystemExit(f"error: --config {known.config}: not a readable JSON file ({exc})") from None
+    if not isinstance(values, dict):
+        raise SystemExit(f"error: --config {known.config}: expected a JSON object of options")
+    return values
 
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    args = build_parser().parse_args(argv)
+    args = build_parser(_config_defaults(argv)).parse_args(argv)
     try:
         return args.func(args)
     except (TrainingDataError, FileNotFoundError, *USER_ERRORS) as exc:
