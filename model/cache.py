@@ -193,10 +193,15 @@ def pack_arrays(arrays: Mapping[str, np.ndarray]) -> bytes:
     return buffer.getvalue()
 
 
+#: numpy parses each .npy header with ``ast.literal_eval``, which CPython 3.11 does not make thread-safe (two
+#: threads can fail with "AST constructor recursion depth mismatch", seen in this suite): one reader at a time.
+_NPY_READ_LOCK = threading.Lock()
+
+
 def unpack_arrays(data: bytes) -> dict[str, np.ndarray]:
     """Inverse of :func:`pack_arrays`; raises :class:`CorruptEntry` on anything else."""
     try:
-        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+        with _NPY_READ_LOCK, np.load(io.BytesIO(data), allow_pickle=False) as npz:
             return {name: npz[name] for name in npz.files}
     except Exception as exc:  # damaged bytes fail in many ways (zip, CRC, header, size); all mean "corrupt"
         raise CorruptEntry(f"unreadable cache entry: {exc}") from exc
