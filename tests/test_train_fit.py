@@ -114,21 +114,27 @@ def test_dataset_cuts_two_chained_clips(data) -> None:
 
 
 def _overfit(data: Path, run: Path, steps: int) -> list[dict]:
-    assert main(["fit", "--data", str(data), "--out", str(run), *FIT, "--batch-size", "1", "--max-steps",
-                 str(steps), "--save-every", str(steps), "--lr", "2e-3", "--no-dropout", "--trunc-probs", "0",
+    assert main(["fit", "--data", str(data), "--out", str(run), *FIT, "--batch-size", "2", "--max-steps",
+                 str(steps), "--save-every", str(steps), "--lr", "3e-3", "--no-dropout", "--trunc-probs", "0",
                  "0"]) == 0
     return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
 
 
 def test_fit_lowers_the_loss_and_its_checkpoint_samples_closer_motion(data, small_weights, tmp_path,
                                                                      monkeypatch) -> None:
-    records = _overfit(data, tmp_path / "run", 150)
-    first = np.mean([r["train/total"] for r in records[:10]])
-    last = np.mean([r["train/total"] for r in records[-10:]])
-    assert last < first / 3, (first, last)
+    one_clip = tmp_path / "one_clip"  # the same data, one clip to learn
+    shutil.copytree(data, one_clip)
+    names = sorted(p.stem for p in (data / CLIPS_DIR).glob("*.npz"))
+    (one_clip / "split.json").write_text(json.dumps({"train": names[:1], "test": names[1:]}))
+    data = one_clip
+    records = _overfit(data, tmp_path / "run", 250)
+    # Medians: a step's loss depends on its random diffusion step, and an early t makes a spike.
+    first = np.median([r["train/total"] for r in records[:10]])
+    last = np.median([r["train/total"] for r in records[-20:]])
+    assert last <= first / 10, (first, last)
     assert "val/lip_error" in records[-1] and "val/L_simple" in records[-1]
     assert list((tmp_path / "run" / "tensorboard").glob("events.out.tfevents.*"))  # TensorBoard has them too
-    checkpoint = tmp_path / "run" / "checkpoints" / "iter_0000150.pt"
+    checkpoint = tmp_path / "run" / "checkpoints" / "iter_0000250.pt"
     trained = load_motion_generator(checkpoint, tmp_path / "run" / HUBERT_CONFIG)
     untrained = build_model(FitConfig(size="small"), seed=0).eval()
     dataset = ClipDataset(data, "train")
@@ -137,7 +143,8 @@ def test_fit_lowers_the_loss_and_its_checkpoint_samples_closer_motion(data, smal
     gt = raw_motion(clip)[:100]
     errors = []
     for model in (trained, untrained):
-        motion = generate_motion(model, dataset.template, audio, SamplerConfig(kind="ddim", num_steps=10, seed=0),
+        motion = generate_motion(model, dataset.template, audio, SamplerConfig(kind="ddim", num_steps=10, seed=0,
+                                                                               cfg_scale=1.0),
                                  smooth=False)
         pred = np.concatenate([motion.exp.reshape(len(motion), -1), motion.pose()], axis=1)[: len(gt)]
         errors.append(float(np.abs(dataset.template.normalise(pred) - dataset.template.normalise(gt)).mean()))
