@@ -296,7 +296,7 @@ class Animator:
         fps = self.generator(options.mode)[0].config.fps
         motion = read_video_motion(video, self.renderer(options.mode).motion_extractor, detector, options.mode,
                                    options.crop, fps, max_frames)
-        return motion.pose()
+        return motion.motion.pose()
 
     def revision(self, name: str, mode: str) -> str:
         """Cache-key revision of the weights behind a stage (cheap fingerprint, computed once)."""

@@ -18,6 +18,7 @@ import torch
 from model.face.detector import FaceDetector
 from model.face.source_crop import CropOptions, NoFaceError, crop_source
 from model.face.video_frames import DrivingVideoError, video_frames
+from model.motion.sequence import MotionSequence, pose_sequence
 from model.render.keypoints import eye_close_ratio, lip_close_ratio
 from model.render.motion_extractor import MotionExtractor, kp_info
 from model.render.renderer import source_tensor
@@ -28,26 +29,17 @@ BATCH = 16
 
 @dataclass(frozen=True)
 class VideoMotion:
-    """Per-frame readings, float32: exp (n, 21, 3); scale (n, 1); t (n, 3); pitch, yaw, roll (n, 1) degrees;
-    eye_ratio (n, 2) and lip_ratio (n, 1) (NaN without landmarks); face (n,) bool: a face was found on the frame
-    (else the reading is a neighbour's)."""
+    """Per-frame readings: ``motion`` (expression, scale, translation, angles in degrees, at the video's
+    resampled fps); eye_ratio (n, 2) and lip_ratio (n, 1) float32 (NaN without landmarks); face (n,) bool: a face
+    was found on the frame (else the reading is a neighbour's)."""
 
-    exp: np.ndarray
-    scale: np.ndarray
-    t: np.ndarray
-    pitch: np.ndarray
-    yaw: np.ndarray
-    roll: np.ndarray
+    motion: MotionSequence
     eye_ratio: np.ndarray
     lip_ratio: np.ndarray
     face: np.ndarray
 
     def __len__(self) -> int:
-        return len(self.exp)
-
-    def pose(self) -> np.ndarray:
-        """(n, 7) [scale, tx, ty, tz, pitch, yaw, roll], the layout of :meth:`MotionSequence.pose`."""
-        return np.concatenate([self.scale, self.t, self.pitch, self.yaw, self.roll], axis=1)
+        return len(self.motion)
 
 
 @torch.inference_mode()
@@ -103,6 +95,7 @@ def read_video_motion(
     if crops:
         flush()
     info = {k: np.concatenate([r[k] for r in readings]) for k in readings[0]}
+    pose = np.concatenate([info[k] for k in ("scale", "t", "pitch", "yaw", "roll")], axis=1)
     ratio = np.stack(ratios)
-    return VideoMotion(exp=info["exp"], scale=info["scale"], t=info["t"], pitch=info["pitch"], yaw=info["yaw"],
-                       roll=info["roll"], eye_ratio=ratio[:, :2], lip_ratio=ratio[:, 2:], face=np.array(found))
+    return VideoMotion(pose_sequence(info["exp"], pose, fps), eye_ratio=ratio[:, :2], lip_ratio=ratio[:, 2:],
+                       face=np.array(found))

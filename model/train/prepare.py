@@ -71,7 +71,8 @@ class _Reader:
             return VideoOutcome(name, "refused", f"{reason}: {exc}")
         if len(motion) < MIN_SECONDS * FPS:
             return VideoOutcome(name, "refused", f"too short: {len(motion) / FPS:.2f} s, at least {MIN_SECONDS:g} s")
-        arrays = {k.name: getattr(motion, k.name) for k in dataclasses.fields(motion) if k.name != "face"}
+        arrays = {k: getattr(motion.motion, k) for k in ("exp", "scale", "t", "pitch", "yaw", "roll")}
+        arrays.update(eye_ratio=motion.eye_ratio, lip_ratio=motion.lip_ratio)
         meta = {"video": name, "sha256": hashlib.sha256(video.read_bytes()).hexdigest(), "fps": FPS,
                 "crop": dataclasses.asdict(crop), "frames_with_face": int(motion.face.sum())}
         save_clip(target, arrays, audio, meta)
