@@ -249,6 +249,8 @@ def fit(data: Path, run: Path, config: FitConfig = FitConfig(), resume: bool = F
         ema = state.get("ema") or ema
         start = int(state["step"])
         torch.set_rng_state(state["torch_rng"])  # dropout, LayerDrop
+        if device == "cuda" and state.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state(state["cuda_rng"].cpu())
         kind, keys, position, has_gauss, cached = json.loads(state["numpy_global_rng"])
         # transformers' SpecAugment draws from numpy's global generator
         np.random.set_state((kind, np.array(keys, np.uint32), position, has_gauss, cached))  # noqa: NPY002
@@ -312,7 +314,9 @@ def _save(run: Path, step: int, model: MotionGenerator, optimizer: torch.optim.O
     kind, keys, position, has_gauss, cached = np.random.get_state()  # noqa: NPY002 (SpecAugment's generator)
     state = {"optimizer": optimizer.state_dict(), "generator": generator.get_state(), "step": step,
              "numpy_rng": json.dumps(rng.bit_generator.state), "ema": ema, "torch_rng": torch.get_rng_state(),
-             "numpy_global_rng": json.dumps([kind, keys.tolist(), position, has_gauss, cached])}
+             "numpy_global_rng": json.dumps([kind, keys.tolist(), position, has_gauss, cached]),
+             "cuda_rng": torch.cuda.get_rng_state() if torch.cuda.is_available() and torch.cuda.is_initialized()
+             else None}
     partial = path.with_suffix(".state.partial")
     torch.save(state, partial)
     partial.replace(path.with_suffix(".state"))
