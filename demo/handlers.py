@@ -22,6 +22,7 @@ from demo.errors import readable, user_errors
 from demo.options import (
     CONTROLS,
     DEFAULT_PRESET,
+    EYE_OPEN_OFF,
     NO_CONTROL,
     animate_options,
     choice,
@@ -133,7 +134,7 @@ class Handlers:
         sync_offset_ms: float = 0.0,
         motion_file: str | None = None,
         blink_rate: float = 0.0,
-        eye_open: float | None = None,
+        eye_open: float | str | None = EYE_OPEN_OFF,
         gaze_x: float = 0.0,
         gaze_y: float = 0.0,
         pose_from: str | None = None,
@@ -145,7 +146,7 @@ class Handlers:
         the run's motion file and the motion plot). Where the host cannot stream (no ffmpeg), only the last,
         with the mp4 for the player. ``motion_file``: a saved motion (.npz / .safetensors, made for this audio)
         drives the image instead of a sampled one. Eyes (human mode): ``blink_rate`` blinks a minute (0-60),
-        ``eye_open`` holds the eye opening at that share of the picture's (0-1; None: as generated), ``gaze_x``
+        ``eye_open`` holds the eye opening at that share of the picture's (0-1; "off": as generated), ``gaze_x``
         and ``gaze_y`` move the eyeballs (-1..1; positive: right, up). ``pose_from``: a driving video whose head
         pose replaces the generated one (lips and expression still from the audio); ``pose_end``: past its end,
         ``hold`` the last pose or ``loop`` the video."""

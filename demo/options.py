@@ -39,6 +39,8 @@ CONTROLS: dict[str, Range] = {"pose_scale": INTENSITY_RANGE, "expression_scale":
                               "blink_rate": BLINK_RATE_RANGE, "eye_open": EYE_OPEN_RANGE, "gaze_x": GAZE_RANGE,
                               "gaze_y": GAZE_RANGE}
 NO_CONTROL = "none"
+#: The eye-opening choice that leaves the generated eyes alone (also accepted: None or an empty value).
+EYE_OPEN_OFF = "off"
 
 
 def choice(name: str, value: object, allowed: tuple[str, ...]) -> str:
@@ -120,19 +122,19 @@ def animate_options(
     sync_offset_ms: object = 0.0,
     driving_motion: MotionSequence | None = None,
     blink_rate: object = 0.0,
-    eye_open: object = None,
+    eye_open: object = EYE_OPEN_OFF,
     gaze_x: object = 0.0,
     gaze_y: object = 0.0,
     pose_from: str | None = None,
     pose_end: str = "hold",
 ) -> AnimateOptions:
     """Everything for one run; unlisted settings keep the official demo's defaults. Every value is checked
-    here, before any work, with a message naming the setting. ``eye_open`` None or empty: the generated eyes.
+    here, before any work, with a message naming the setting. ``eye_open`` "off" (or None, empty): the generated eyes.
     ``pose_from``: a driving video's path (None: the generated head pose)."""
     mode = choice("mode", mode, MODES)
     controls = {"pose_scale": pose_scale, "expression_scale": expression_scale, "lip_scale": lip_scale,
                 "blink_rate": blink_rate, "gaze_x": gaze_x, "gaze_y": gaze_y}
-    if eye_open not in (None, ""):
+    if eye_open not in (None, "", EYE_OPEN_OFF):
         controls["eye_open"] = eye_open
     return AnimateOptions(
         sync_offset_ms=parse_number("sync offset in ms", sync_offset_ms, SYNC_OFFSET_RANGE),

@@ -12,7 +12,7 @@ import gradio as gr
 from demo.components import Dropdown, Files, Number, Radio, RawImage, Slider
 from demo.engine import Engine
 from demo.handlers import DEFAULT_GUIDANCE, MAX_SEED, Handlers, random_seed
-from demo.options import CONTROLS, CROP_MODES, DEFAULT_PRESET, MODES, NO_CONTROL, PRESETS, REGIONS
+from demo.options import CONTROLS, CROP_MODES, DEFAULT_PRESET, EYE_OPEN_OFF, MODES, NO_CONTROL, PRESETS, REGIONS
 from demo.settings import DemoSettings
 from demo.weights_panel import missing_required, weights_markdown
 from model.face.source_crop import FACE_INDEX_RANGE, OFFSET_RANGE, SCALE_RANGE
@@ -103,8 +103,10 @@ def _animate_tab(handlers: Handlers, settings: DemoSettings) -> None:
                                  label="Sync offset, ms (positive: motion earlier; 80 undoes the official lag)")
             blink_rate = Slider(BLINK_RATE_RANGE.low, BLINK_RATE_RANGE.high, value=0, step=1,
                                 label="Blinks per minute (0: the generated eyes; people blink 15-20)")
-            eye_open = Number(value=None, minimum=EYE_OPEN_RANGE.low, maximum=EYE_OPEN_RANGE.high, step=0.05,
-                              label="Hold the eye opening (0 shut .. 1 as in the picture; empty: as generated)")
+            eye_open = Dropdown([EYE_OPEN_OFF, "1", "0.8", "0.6", "0.4", "0.2", "0"], value=EYE_OPEN_OFF,
+                                allow_custom_value=True, label="Hold the eye opening",
+                                info=f"{EYE_OPEN_OFF}: the generated eyes · 1: as in the picture · 0: shut "
+                                     f"(any value from {EYE_OPEN_RANGE.low:g} to {EYE_OPEN_RANGE.high:g})")
             with gr.Row():
                 gaze_x = Slider(GAZE_RANGE.low, GAZE_RANGE.high, value=0, step=0.05, label="Gaze: right (+) / left")
                 gaze_y = Slider(GAZE_RANGE.low, GAZE_RANGE.high, value=0, step=0.05, label="Gaze: up (+) / down")

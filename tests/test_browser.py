@@ -68,6 +68,8 @@ def test_upload_and_generate_plays_while_it_is_made(page, tmp_path) -> None:
     page.locator("#source-image input[type=file]").set_input_files(str(ASSETS / "astronaut_photo.jpg"))
     page.locator("#speech input[type=file]").set_input_files(str(ASSETS / "en_hello.wav"))
     page.get_by_label("fast").first.check()
+    # The eye controls start where they change nothing: the generated eyes.
+    sync_api.expect(page.get_by_label("Hold the eye opening").first).to_have_value("off")
     page.get_by_role("button", name="Crop").click()  # open the crop group: its preview follows the upload
     sync_api.expect(page.get_by_text("Haar cascade").first).to_be_visible(timeout=30_000)
     page.get_by_role("button", name="Generate").click()
