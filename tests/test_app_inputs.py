@@ -103,7 +103,7 @@ CASES: list[tuple[str, dict, str]] = [
     (ANIMATE, {"sync_offset_ms": 9999}, "sync offset in ms must be from -500 to 500"),
     (ANIMATE, {"blink_rate": 99}, "blink rate must be from 0 to 60"),
     (ANIMATE, {"eye_open": "nan"}, "eye open must be a finite number"),
-    (ANIMATE, {"eye_open": "half"}, "eye open must be a finite number"),
+    (ANIMATE, {"eye_open": "half"}, "eye open must be a number from 0 to 1; got 'half'"),
     (ANIMATE, {"gaze_y": -3}, "gaze y must be from -1 to 1"),
     (ANIMATE, {"mode": "animal", "blink_rate": 15}, "blinks, eye opening and gaze are for human faces"),
     (ANIMATE, {"motion_file": "page.mp3"}, "a motion file ends in .npz or .safetensors"),
