@@ -4,15 +4,24 @@ Tolerances are those the file's description (``t1_training_step.md`` §6) recomm
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
 
 from model.motion.checkpoint import load_motion_generator
-from model.train.objective import TERMS
-from model.train.step import ClipDraws, StepDraws, disable_dropout, prepare_for_training, train_step
+from model.train.objective import TERMS, LossWeights
+from model.train.step import (
+    ClipDraws,
+    StepDraws,
+    TrainingObjective,
+    disable_dropout,
+    prepare_for_training,
+    train_step,
+)
 from tests.golden import load_case, load_manifest
-from tests.motion_weights import write_recipe_checkpoint
+from tests.motion_weights import positional_encoding_of, write_recipe_checkpoint
 
 pytestmark = [pytest.mark.golden, pytest.mark.slow]
 
@@ -20,11 +29,19 @@ pytestmark = [pytest.mark.golden, pytest.mark.slow]
 @pytest.fixture(scope="module")
 def t1(tmp_path_factory):
     case = load_case("t1_training_step.npz")
-    seed = int(case.meta["seed"])
-    path = write_recipe_checkpoint(load_manifest("motion_generator.json"), seed,
+    meta, args = case.meta, case.meta["args"]
+    manifest = re.search(r"manifests/(\S+?\.json)", meta["weights"])[1]
+    path = write_recipe_checkpoint(load_manifest(manifest), int(meta["seed"]),
                                    tmp_path_factory.mktemp("t1") / "generator.pt")
-    # Upstream HEAD's encoding; every dropout at 0, as the golden run (its masks cannot be matched).
-    model = disable_dropout(prepare_for_training(load_motion_generator(path, pe="fixed")))
+    encoding = " ".join(q for q in meta["quirks_in_effect"] if "positional encoding" in q)
+    # Every dropout at 0, as the golden run (its masks cannot be matched).
+    model = disable_dropout(prepare_for_training(load_motion_generator(
+        path, pe=positional_encoding_of({"positional_encoding": encoding}))))
+    objective = TrainingObjective(
+        trunc_probs=(args["trunc_prob1"], args["trunc_prob2"]),
+        weights=LossWeights(**{name: args[f"l_{name}"] for name in (
+            "exp", "exp_vel", "exp_smooth", "head_angle", "head_vel", "head_smooth", "head_trans")}),
+        clip_grad=2.0 if args["clip_grad"] else None)  # train.py clips to 2.0 whenever clip_grad is on
     before = {name: p.detach().clone() for name, p in model.named_parameters()}
     draws = StepDraws(tuple(ClipDraws(
         truncated=bool(case["draw_trunc_decision"][i]),
@@ -36,7 +53,7 @@ def t1(tmp_path_factory):
     audio = tuple(torch.from_numpy(case[f"audio_clip{i}"]) for i in range(2))
     motion = tuple(torch.from_numpy(np.concatenate([case[f"exp_clip{i}"], case[f"pose_clip{i}"]], axis=-1))
                    for i in range(2))
-    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=args["lr"])
     grads: dict[str, torch.Tensor] = {}
     norms: dict[str, float] = {}
 
@@ -46,8 +63,8 @@ def t1(tmp_path_factory):
                 grads[name] = p.grad.detach().clone()
 
     optimizer.register_step_pre_hook(keep_gradients)
-    result = train_step(model, optimizer, audio, motion, draws)
-    clip_coef = min(1.0, 2.0 / (result.grad_norm + 1e-6))
+    result = train_step(model, optimizer, audio, motion, draws, objective)
+    clip_coef = min(1.0, objective.clip_grad / (result.grad_norm + 1e-6))
     for name, grad in grads.items():
         grads[name] = grad / clip_coef
         norms[name] = float(grads[name].double().norm())

@@ -153,7 +153,8 @@ class ClipDataset:
         repeats = 1
         while len(motion) * repeats <= span + 2:
             repeats *= 2
-        motion, audio = np.tile(motion, (repeats, 1)), np.tile(audio, repeats)
+        if repeats > 1:  # a short clip, repeated (long ones are only sliced)
+            motion, audio = np.tile(motion, (repeats, 1)), np.tile(audio, repeats)
         start = int(rng.integers(0, len(motion) - span))
         window = motion[start : start + span]
         sound = audio[start * AUDIO_UNIT : (start + span) * AUDIO_UNIT]

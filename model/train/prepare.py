@@ -73,10 +73,15 @@ class _Reader:
             return VideoOutcome(name, "refused", f"too short: {len(motion) / FPS:.2f} s, at least {MIN_SECONDS:g} s")
         arrays = {k: getattr(motion.motion, k) for k in ("exp", "scale", "t", "pitch", "yaw", "roll")}
         arrays.update(eye_ratio=motion.eye_ratio, lip_ratio=motion.lip_ratio)
-        meta = {"video": name, "sha256": hashlib.sha256(video.read_bytes()).hexdigest(), "fps": FPS,
+        meta = {"video": name, "sha256": _sha256(video), "fps": FPS,
                 "crop": dataclasses.asdict(crop), "frames_with_face": int(motion.face.sum())}
         save_clip(target, arrays, audio, meta)
         return VideoOutcome(name, "done", frames=len(motion))
+
+
+def _sha256(path: Path) -> str:
+    with path.open("rb") as f:  # streamed: videos can be large
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 _WORKER: _Reader | None = None
