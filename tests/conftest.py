@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 # Digests of weight files and computed prompt embeddings are remembered in the cache folder: never the user's.
-os.environ.setdefault("JOYVASA_CACHE_DIR", tempfile.mkdtemp(prefix="joyvasa-tests-"))
+if "JOYVASA_CACHE_DIR" not in os.environ:
+    os.environ["JOYVASA_CACHE_DIR"] = tempfile.mkdtemp(prefix="joyvasa-tests-")
+    atexit.register(shutil.rmtree, os.environ["JOYVASA_CACHE_DIR"], ignore_errors=True)
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
