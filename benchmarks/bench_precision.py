@@ -31,6 +31,7 @@ from benchmarks.common import machine, write_section
 from model.motion.sequence import MotionSequence
 from model.precision import DTYPES, native_bf16
 from model.render.composition import driving_keypoints
+from model.render.loading import RendererNetworks
 from model.render.renderer import PreparedSource, prepare_source, render_float, to_uint8_frames
 from tests.golden import load_case
 from tests.render_golden import case_motion, case_options, case_renderer
@@ -45,13 +46,19 @@ MOTION_FIELDS = ("exp", "scale", "t", "pitch", "yaw", "roll", "R")
 
 class EmulatedMatmulPrecision(TorchDispatchMode):
     """Runs convolutions and matrix products whose inputs are float16/bfloat16 in float32 on the exactly
-    widened inputs, then rounds the result to the inputs' dtype; every other operator runs as dispatched."""
+    widened inputs, then rounds the result to the inputs' dtype; every other operator runs as dispatched.
+    ``emulated`` counts the operators it computed that way."""
 
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204 (torch's protocol)
+    def __init__(self) -> None:
+        super().__init__()
+        self.emulated = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         low = {a.dtype for a in args if isinstance(a, torch.Tensor) and a.dtype in (torch.float16, torch.bfloat16)}
         if func.overloadpacket not in MATMUL_OPS or len(low) != 1:
             return func(*args, **kwargs)
+        self.emulated += 1
         widen = [a.float() if isinstance(a, torch.Tensor) and a.is_floating_point() else a for a in args]
         device = next(a.device for a in args if isinstance(a, torch.Tensor))
         # Autocast sits above this mode and would cast the widened inputs straight back.
@@ -68,7 +75,9 @@ def natively_supported(precision: str, device: torch.device) -> bool:
     return device.type == "cuda"
 
 
-def frames(nets, source: PreparedSource, x_d: torch.Tensor, precision: str, batch: int) -> np.ndarray:  # noqa: ANN001
+def frames(
+    nets: RendererNetworks, source: PreparedSource, x_d: torch.Tensor, precision: str, batch: int
+) -> np.ndarray:
     """uint8 (n, H, W, 3) frames of ``x_d`` rendered in ``precision``, emulated where not native."""
     device = x_d.device
     emulate = not natively_supported(precision, device)

@@ -249,7 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     g.add_argument("--precision", choices=PRECISIONS, default=defaults.precision,
                    help="of W and G; auto: fp32 with the exact sampler, else the fastest the device runs natively "
-                        "(bf16 on AMX/AVX512-BF16 CPUs and on GPUs, fp16 on GPUs without bf16)")
+                        "(fp16 on GPUs, bf16 on AMX/AVX512-BF16 CPUs)")
     g.add_argument("--batch-size", type=int, default=None,
                    help="frames rendered per network call (default: the device's best: 1 at full size on a CPU)")
     g.add_argument(

@@ -1,9 +1,11 @@
 """The renderer's precision and batch size for a device, chosen by measurement-backed rules, never silently.
 
 Precision is part of the quality preset: the exact preset renders in float32 (the path the golden tests check);
-the others take the fastest precision the device runs natively: bfloat16 on CPUs with AVX512-BF16 or AMX (on
-other CPUs bfloat16 is emulated and slower than float32) and on GPUs that support it, else float16 on GPUs,
-else float32. The choice is reported in the run's notes.
+the others take the fastest precision the device runs natively: float16 on GPUs (the official LivePortrait
+default; as fast as bfloat16 there and much closer to float32: 54.6 dB PSNR against 40.6 dB on the golden render
+case, ``benchmarks/bench_precision.py``), bfloat16 on CPUs with AVX512-BF16 or AMX (CPUs have no fast float16, and
+on other CPUs bfloat16 is emulated and slower than float32), else float32. The choice is reported in the run's
+notes.
 
 Batch size: on a CPU, batching frames pays only while a batch's feature volumes stay small (measured on a
 2-vCPU AVX2 machine: official sizes 11.6 s a frame at batch 1, 14.3 s at batch 4; the small test sizes
@@ -36,8 +38,9 @@ def native_bf16(device: torch.device) -> bool:
 
 
 def choose_precision(choice: Precision, device: torch.device, exact: bool) -> Precision:
-    """The precision a run uses: ``choice`` unless "auto", which is fp32 for the exact preset and otherwise the
-    fastest native one of ``device`` (see the module docstring). fp16 on a CPU is refused (no native support)."""
+    """The precision a run uses: ``choice`` unless "auto", which is fp32 for the exact preset and otherwise fp16
+    on a GPU, bf16 on a CPU with native bf16, fp32 elsewhere (see the module docstring). fp16 on a CPU is refused
+    (no native support)."""
     if choice not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got {choice!r}")
     if choice == "fp16" and device.type == "cpu":
@@ -46,9 +49,9 @@ def choose_precision(choice: Precision, device: torch.device, exact: bool) -> Pr
         return choice
     if exact:
         return "fp32"
-    if native_bf16(device):
-        return "bf16"
-    return "fp16" if device.type == "cuda" else "fp32"
+    if device.type == "cuda":
+        return "fp16"
+    return "bf16" if native_bf16(device) else "fp32"
 
 
 def choose_batch_size(device: torch.device, volume_elements: int) -> int:

@@ -13,9 +13,9 @@ CPU, GPU = torch.device("cpu"), torch.device("cuda")
 
 @pytest.mark.parametrize(("native", "exact", "device", "expected"), [
     (False, True, CPU, "fp32"), (False, False, CPU, "fp32"), (True, False, CPU, "bf16"), (True, True, CPU, "fp32"),
-    (True, False, GPU, "bf16"), (False, False, GPU, "fp16"), (True, True, GPU, "fp32"),
+    (True, False, GPU, "fp16"), (False, False, GPU, "fp16"), (True, True, GPU, "fp32"),
 ])
-def test_auto_is_the_fastest_native_precision_except_for_the_exact_preset(monkeypatch, native, exact, device,
+def test_auto_is_the_fastest_faithful_native_precision_except_for_the_exact_preset(monkeypatch, native, exact, device,
                                                                           expected) -> None:
     monkeypatch.setattr(precision, "native_bf16", lambda d: native)
     assert choose_precision("auto", device, exact=exact) == expected
