@@ -24,7 +24,7 @@ import numpy as np
 import torch
 import yaml
 
-from benchmarks.common import machine, write_section
+from benchmarks.common import frame_distance, machine, write_section
 from model.precision import DTYPES, choose_batch_size, choose_precision
 from model.render.loading import load_renderer
 from model.render.renderer import prepare_source, render, to_uint8_frames
@@ -49,11 +49,6 @@ def official_modules(checkout: Path, weights: Path) -> tuple[torch.nn.Module, to
         module.load_state_dict(state)
         module.eval()
     return warping, spade
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float("inf") if mse == 0 else 10 * np.log10(255**2 / mse)
 
 
 def main() -> None:
@@ -103,9 +98,8 @@ def main() -> None:
             per_frame = (time.perf_counter() - start) / args.frames
             reference = frames if reference is None else reference
             base = per_frame if base is None else base
-            diff = np.abs(frames.astype(int) - reference.astype(int)).max()
-            rows.append(f"| {label} | {per_frame:.2f} | {base / per_frame:.2f}x | {psnr(frames, reference):.1f} | "
-                        f"{diff} |")
+            psnr, max_abs = frame_distance(frames, reference)
+            rows.append(f"| {label} | {per_frame:.2f} | {base / per_frame:.2f}x | {psnr:.1f} | {max_abs} |")
             print(rows[-1], flush=True)
     section = "\n".join([
         HEADING, "",

@@ -20,14 +20,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
-import math
 from collections.abc import Iterator
 
 import numpy as np
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from benchmarks.common import machine, write_section
+from benchmarks.common import frame_distance, machine, write_section
 from model.motion.sequence import MotionSequence
 from model.precision import DTYPES, native_bf16
 from model.render.composition import driving_keypoints
@@ -86,14 +85,6 @@ def frames(
         return np.concatenate([to_uint8_frames(images).cpu().numpy() for images in batches])
 
 
-def distance(frames_a: np.ndarray, frames_b: np.ndarray) -> tuple[float, int]:
-    """(PSNR in dB over all frames, max abs) of two uint8 frame stacks; PSNR is inf when they are equal."""
-    diff = frames_a.astype(np.float64) - frames_b.astype(np.float64)
-    mse = float(np.mean(diff**2))
-    psnr = math.inf if mse == 0 else 10 * math.log10(255.0**2 / mse)
-    return psnr, int(np.abs(diff).max())
-
-
 def clip_motion(stride: int) -> MotionSequence:
     """Every ``stride``-th frame of the golden f4 motion sequence (its ``smooth_*`` fields)."""
     case = load_case("f4_motion_sequence.npz")
@@ -116,7 +107,7 @@ def rows(device: torch.device, stride: int, batch: int) -> Iterator[str]:
             # The clip's float32 frames are its reference: rendering them again would only repeat them.
             rendered = references[name] if (name, precision) == ("clip", "fp32") else frames(
                 nets, source, x_d, precision, batch)
-            psnr, max_abs = distance(rendered, references[name])
+            psnr, max_abs = frame_distance(rendered, references[name])
             label = "g_render, 4 frames vs official fp32" if name == "golden" else (
                 f"f4 clip, {len(x_d)} frames (every {stride}th of 228) vs this project's fp32")
             line = f"| {precision} ({how}) | {label} | {psnr:.2f} | {max_abs} |"

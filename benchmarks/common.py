@@ -1,11 +1,13 @@
-"""What every benchmark shares: a description of the machine and the RESULTS.md section writer."""
+"""What every benchmark shares: a description of the machine, the frame distance and the RESULTS.md section writer."""
 
 from __future__ import annotations
 
+import math
 import platform
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import torch
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
@@ -33,3 +35,10 @@ def write_section(heading: str, section: str) -> None:
         end = text.find("\n## ", begin + len(heading))
         text = text[:begin] + section + ("" if end < 0 else text[end + 1 :])
     RESULTS.write_text(text.rstrip("\n") + "\n")
+
+
+def frame_distance(frames_a: np.ndarray, frames_b: np.ndarray) -> tuple[float, int]:
+    """(PSNR in dB over all frames, max abs) of two uint8 frame stacks; PSNR is inf when they are equal."""
+    diff = frames_a.astype(np.float64) - frames_b.astype(np.float64)
+    mse = float(np.mean(diff**2))
+    return (math.inf if mse == 0 else 10 * math.log10(255.0**2 / mse)), int(np.abs(diff).max())

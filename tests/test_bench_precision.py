@@ -13,7 +13,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from benchmarks.bench_precision import EmulatedMatmulPrecision, distance
+from benchmarks.bench_precision import EmulatedMatmulPrecision
+from benchmarks.common import frame_distance
 
 
 def _layers(x: torch.Tensor, x3: torch.Tensor, generator: torch.Generator) -> list[torch.Tensor]:
@@ -55,9 +56,9 @@ def test_emulation_leaves_float32_alone() -> None:
 
 def test_distance_is_psnr_and_max_abs_over_uint8_frames() -> None:
     a = np.zeros((2, 4, 4, 3), np.uint8)
-    assert distance(a, a) == (math.inf, 0)
+    assert frame_distance(a, a) == (math.inf, 0)
     b = a.copy()
     b[0, 0, 0, 0] = 10
-    psnr, max_abs = distance(a, b)
+    psnr, max_abs = frame_distance(a, b)
     assert max_abs == 10
     assert psnr == pytest.approx(10 * math.log10(255**2 / (100 / a.size)))
