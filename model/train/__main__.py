@@ -13,6 +13,7 @@ import argparse
 import json
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from model.errors import USER_ERRORS
@@ -67,8 +68,13 @@ def build_parser(fit_defaults: dict | None = None) -> argparse.ArgumentParser:
                                      description="Prepare training data from videos, and train the motion generator.",
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("prepare", help="videos -> clips of motion and audio, the template and the split",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+
+    def command(name: str, summary: str, func: Callable[[argparse.Namespace], int]) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=summary, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        p.set_defaults(func=func)
+        return p
+
+    p = command("prepare", "videos -> clips of motion and audio, the template and the split", _prepare)
     p.add_argument("--videos", type=Path, required=True, help="folder of talking-head videos (with sound)")
     p.add_argument("--out", type=Path, required=True, help="data folder (resumes: done clips are skipped)")
     p.add_argument("--weights", type=Path, default=None,
@@ -77,19 +83,16 @@ def build_parser(fit_defaults: dict | None = None) -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1, help="videos prepared in parallel (processes)")
     p.add_argument("--device", default="cpu", help="device of the motion extractor (cpu, cuda)")
     p.add_argument("--crop-scale", type=float, default=2.3, help="face crop scale, as for source images")
-    p.set_defaults(func=_prepare)
 
-    p = sub.add_parser("import-official", help="data made by the official prepare_data scripts -> a data folder",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = command("import-official", "data made by the official prepare_data scripts -> a data folder",
+                _import_official)
     p.add_argument("--from", dest="source", type=Path, required=True,
                    help="folder with motions.pkl, train.json and test.json")
     p.add_argument("--out", type=Path, required=True, help="data folder to write")
     p.add_argument("--audio-root", type=Path, default=None,
                    help="find the audio files here by name (the official lists hold absolute paths)")
-    p.set_defaults(func=_import_official)
 
-    p = sub.add_parser("fit", help="train the motion generator on a prepared data folder",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = command("fit", "train the motion generator on a prepared data folder", _fit)
     p.add_argument("--data", type=Path, required=True, help="a folder made by `prepare`")
     p.add_argument("--out", type=Path, required=True, help="run folder: checkpoints/, metrics.jsonl, tensorboard/")
     p.add_argument("--config", type=Path, default=None,
@@ -119,7 +122,6 @@ def build_parser(fit_defaults: dict | None = None) -> argparse.ArgumentParser:
                    help="also keep an EMA of the weights (e.g. 0.999), saved as iter_..._ema.pt")
     p.add_argument("--bf16", action="store_true", help="bfloat16 autocast (GPUs, or CPUs with AMX)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
-    p.set_defaults(func=_fit)
     if fit_defaults:
         known = {a.dest for a in p._actions} - {"help", "config"}
         unknown = sorted(set(fit_defaults) - known)
